@@ -1,0 +1,66 @@
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { systemClock, type Clock } from './clock.js'
+import { loadMigrations } from './db/migrate.js'
+import type { Db } from './db/open.js'
+import { createRepository } from './db/repository.js'
+import { ErrorResponseSchema } from './errors.js'
+import type { KieClient } from './kie/client.js'
+import errorHandler from './plugins/error-handler.js'
+import callbackRoutes from './routes/callbacks.js'
+import healthRoutes from './routes/health.js'
+import upscaleRoutes from './routes/upscale.js'
+import type { Services } from './services.js'
+
+export interface AppOptions {
+  db: Db
+  kie: KieClient
+  apiKeys: readonly string[]
+  /** A function when the address is known only after listen (port 0 in tests). */
+  publicBaseUrl: string | (() => string)
+  callbackSecret: string
+  kieWebhookHmacKey?: string | null
+  clock?: Clock
+  logger?: FastifyServerOptions['logger']
+  loggerInstance?: FastifyServerOptions['loggerInstance']
+}
+
+export async function buildApp(opts: AppOptions) {
+  const app = Fastify({
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
+    bodyLimit: 64 * 1024,
+    // Behind a load balancer the client address comes from X-Forwarded-For only when trusted.
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // TypeBox checks bodies strictly (no coercion, unknown fields refused) and converts only
+  // query strings and path parameters, which are text by nature.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.addSchema(ErrorResponseSchema)
+  // JSON only: Fastify's default text/plain parser would turn a wrong content type into a 400.
+  app.removeContentTypeParser('text/plain')
+
+  const repo = createRepository(opts.db)
+  const clock = opts.clock ?? systemClock
+  const baseUrl = opts.publicBaseUrl
+  const publicBaseUrl = typeof baseUrl === 'function' ? baseUrl : () => baseUrl
+  const services: Services = {
+    repo,
+    kie: opts.kie,
+    clock,
+    apiKeys: opts.apiKeys,
+    callbackSecret: opts.callbackSecret,
+    kieWebhookHmacKey: opts.kieWebhookHmacKey ?? null,
+    submitDeps: (log) => ({ repo, kie: opts.kie, clock, publicBaseUrl: publicBaseUrl(), callbackSecret: opts.callbackSecret, log })
+  }
+
+  await app.register(errorHandler)
+  await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
+  await app.register(upscaleRoutes, { services })
+  await app.register(callbackRoutes, { services })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

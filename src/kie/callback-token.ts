@@ -1,0 +1,18 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+
+// The token proves a callback URL was issued by this gateway for this task; it is
+// derived, not stored, so rotating CALLBACK_SECRET invalidates the URLs of tasks in flight.
+export function callbackToken(secret: string, taskId: string): string {
+  return createHmac('sha256', secret).update(`mj-callback:${taskId}`).digest('base64url')
+}
+
+export function callbackUrl(publicBaseUrl: string, secret: string, taskId: string): string {
+  const q = new URLSearchParams({ task: taskId, token: callbackToken(secret, taskId) })
+  return `${publicBaseUrl}/callbacks/mj?${q.toString()}`
+}
+
+export function verifyCallbackToken(secret: string, taskId: string, token: string): boolean {
+  const expected = Buffer.from(callbackToken(secret, taskId))
+  const given = Buffer.from(token)
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}

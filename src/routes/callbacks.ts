@@ -1,0 +1,91 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import createError from '@fastify/error'
+import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError, TaskErrorCodes, ValidationError } from '../errors.js'
+import type { CallbackDelivery, Outcome } from '../db/repository.js'
+import { verifyCallbackToken } from '../kie/callback-token.js'
+import { parseCallback } from '../kie/callback-payload.js'
+import { verifyKieSignature } from '../kie/signature.js'
+import type { Services } from '../services.js'
+
+const CallbackMismatchError = createError('GW_CALLBACK_MISMATCH', '%s', 409)
+// kie.ai retries 1, 5 and 15 minutes late and may not re-sign: 30 minutes covers the last retry.
+const SIGNATURE_MAX_AGE_MS = 30 * 60_000
+
+const CallbackQuerySchema = Type.Object({
+  task: Type.Optional(Type.String({ maxLength: 64 })),
+  token: Type.Optional(Type.String({ maxLength: 128 }))
+})
+
+const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? null
+
+const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { repo, clock, callbackSecret, kieWebhookHmacKey } = services
+
+  // Keep the body exactly as sent (whatever its content type): every delivery is stored raw.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body))
+
+  app.post('/callbacks/mj', {
+    schema: {
+      summary: "kie.ai's completion callback (called by kie.ai, not by clients)",
+      querystring: CallbackQuerySchema,
+      response: { 200: Type.Object({ received: Type.Boolean() }), ...Object.fromEntries([400, 401, 404, 409, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+    }
+  }, async (request) => {
+    const { task: taskId, token } = request.query
+    const delivery: CallbackDelivery = {
+      receivedAt: clock.now(),
+      taskId: taskId ?? null,
+      kieTaskId: null,
+      verdict: 'accepted',
+      httpStatus: 200,
+      contentType: header(request.headers['content-type']),
+      signature: header(request.headers['x-webhook-signature']),
+      signatureTimestamp: header(request.headers['x-webhook-timestamp']),
+      remoteAddress: request.ip,
+      body: typeof request.body === 'string' ? request.body : ''
+    }
+    const refuse = (verdict: string, error: Error & { statusCode?: number }) => {
+      repo.recordCallback({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 })
+      request.log.warn({ taskId, kieTaskId: delivery.kieTaskId, verdict }, 'callback refused')
+      return error
+    }
+
+    if (!taskId || !token || !verifyCallbackToken(callbackSecret, taskId, token)) {
+      throw refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
+    }
+    const parsed = parseCallback(delivery.body)
+    if (!parsed.ok) throw refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
+    delivery.kieTaskId = parsed.kieTaskId
+    if (kieWebhookHmacKey) {
+      const verdict = verifyKieSignature({
+        key: kieWebhookHmacKey,
+        taskId: parsed.kieTaskId,
+        timestamp: delivery.signatureTimestamp ?? undefined,
+        signature: delivery.signature ?? undefined,
+        nowMs: delivery.receivedAt,
+        maxAgeMs: SIGNATURE_MAX_AGE_MS
+      })
+      if (verdict !== 'valid') {
+        throw refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`))
+      }
+    }
+    const task = repo.getTask(taskId)
+    if (!task) throw refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
+    if (task.status !== 'succeeded' && task.status !== 'failed' && task.kie_task_id !== null && task.kie_task_id !== parsed.kieTaskId) {
+      throw refuse('kie_task_mismatch', new CallbackMismatchError(`Task ${taskId} belongs to another kie.ai task`))
+    }
+    const outcome: Outcome =
+      parsed.code === 200 && parsed.resultUrls.length > 0
+        ? { status: 'succeeded', resultUrls: parsed.resultUrls }
+        : parsed.code === 200
+        ? { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: 'kie.ai reported success without any result URL' }
+        : { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: parsed.msg || `kie.ai reported failure (code ${parsed.code})` }
+    const changed = repo.recordCallback(delivery, { taskId, outcome, kieTaskId: parsed.kieTaskId })
+    request.log.info({ taskId, kieTaskId: parsed.kieTaskId, changed, status: outcome.status }, changed ? 'callback applied' : 'callback changed nothing')
+    return { received: true }
+  })
+}
+
+export default callbackRoutes

@@ -1,0 +1,25 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ErrorResponseSchema, NotReadyError } from '../errors.js'
+import type { Services } from '../services.js'
+
+const Status = Type.Object({ status: Type.Literal('ok') })
+
+const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; expectedMigrations: number }> = async (app, opts) => {
+  app.get('/healthz', { schema: { summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
+
+  app.get('/readyz', {
+    schema: { summary: 'The database is open and migrated', response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
+  }, async () => {
+    let applied = -1
+    try {
+      applied = opts.services.repo.appliedMigrations()
+    } catch {
+      throw new NotReadyError('Database is not open')
+    }
+    if (applied < opts.expectedMigrations) throw new NotReadyError('Database migrations are pending')
+    return { status: 'ok' as const }
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,52 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+export const TaskStatusSchema = Type.Union(
+  [Type.Literal('queued'), Type.Literal('submitted'), Type.Literal('succeeded'), Type.Literal('failed')],
+  { description: 'queued → submitted → succeeded | failed; never backwards' }
+)
+
+export const CreateUpscaleBodySchema = Type.Object(
+  {
+    taskId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$', description: 'The kie.ai id of a finished 4-image Midjourney task' }),
+    imageIndex: Type.Integer({ minimum: 0, maximum: 3, description: 'Which image of the grid to upscale, 0-based' }),
+    waterMark: Type.Optional(Type.String({ maxLength: 100, description: 'Watermark text passed to kie.ai' }))
+  },
+  { additionalProperties: false, $id: 'CreateUpscaleBody', title: 'CreateUpscaleBody' }
+)
+export type CreateUpscaleBody = Static<typeof CreateUpscaleBodySchema>
+
+const Iso = Type.String({ format: 'date-time' })
+
+export const TaskSchema = Type.Object(
+  {
+    id: Type.String({ description: "The gateway's task id" }),
+    status: TaskStatusSchema,
+    taskId: Type.String({ description: 'The parent kie.ai task' }),
+    imageIndex: Type.Integer({ minimum: 0, maximum: 3 }),
+    waterMark: Type.Union([Type.String(), Type.Null()]),
+    kieTaskId: Type.Union([Type.String(), Type.Null()], { description: "kie.ai's id of the upscale task, once known" }),
+    resultUrls: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    createdAt: Iso,
+    updatedAt: Iso,
+    completedAt: Type.Union([Iso, Type.Null()])
+  },
+  { $id: 'Task', title: 'Task' }
+)
+export type Task = Static<typeof TaskSchema>
+
+export const TaskParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+
+export const ListQuerySchema = Type.Object(
+  {
+    status: Type.Optional(TaskStatusSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+  },
+  { additionalProperties: false }
+)
+
+export const TaskListSchema = Type.Object({
+  items: Type.Array(TaskSchema),
+  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as ?cursor= for the next (older) page; null at the end' })
+})
