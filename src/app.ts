@@ -56,6 +56,15 @@ export async function buildApp(opts: AppOptions) {
     submitDeps: (log) => ({ repo, kie: opts.kie, clock, publicBaseUrl: publicBaseUrl(), callbackSecret: opts.callbackSecret, log })
   }
 
+  // During shutdown, responses close their connection so keep-alive clients cannot hold it open.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+
   await app.register(errorHandler)
   await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
   await app.register(upscaleRoutes, { services })

@@ -1,0 +1,30 @@
+import pino, { type Logger } from 'pino'
+import type { FastifyRequest } from 'fastify'
+
+// Secrets that may sit in what is logged: keys, signatures and the callback token.
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers["x-webhook-signature"]',
+  'headers.authorization',
+  'apiKey',
+  'kieApiKey',
+  'callbackSecret',
+  'hmacKey'
+]
+
+/** Drops the per-task callback token from a logged URL. */
+export const redactUrl = (url: string) => url.replace(/([?&]token=)[^&]*/g, '$1[redacted]')
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    redact: { paths: REDACT, censor: '[redacted]' },
+    serializers: {
+      req: (req: FastifyRequest) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+        remoteAddress: req.ip
+      })
+    }
+  })
+}

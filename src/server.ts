@@ -1,0 +1,95 @@
+import { buildApp } from './app.js'
+import { ConfigError, generateSecret, loadConfig, type Config } from './config.js'
+import { openDatabase } from './db/open.js'
+import { createRepository } from './db/repository.js'
+import { createKieClient } from './kie/client.js'
+import { createLogger } from './logger.js'
+import { startSimulator, type RunningSimulator } from './simulator/index.js'
+
+async function main(config: Config) {
+  const log = createLogger(config.logLevel)
+  const db = openDatabase(config.databasePath)
+  const settings = createRepository(db)
+
+  // Sandbox mode: no kie.ai key outside production means the built-in simulator stands in.
+  const sandbox = config.kieApiKey === null
+  let simulator: RunningSimulator | null = null
+  let kieBaseUrl = config.kieBaseUrl
+  let kieApiKey = config.kieApiKey ?? ''
+  let hmacKey = config.kieWebhookHmacKey
+  if (sandbox) {
+    kieApiKey = 'sandbox-kie-key'
+    hmacKey ??= settings.getOrCreateSetting('sandbox_webhook_hmac_key', () => generateSecret())
+    simulator = await startSimulator({
+      apiKey: kieApiKey,
+      hmacKey,
+      host: '127.0.0.1',
+      port: config.sandboxSimulatorPort,
+      completionDelayMs: 3000,
+      logger: log.child({ component: 'simulator' })
+    })
+    kieBaseUrl = simulator.url
+    log.warn(
+      { simulatorUrl: simulator.url, simulatorApiKey: kieApiKey },
+      '*** SANDBOX MODE: KIE_API_KEY is not set, so kie.ai is replaced by the built-in simulator. NO REAL UPSCALES ARE MADE. ***'
+    )
+  }
+  let apiKeys = config.apiKeys
+  if (apiKeys.length === 0) {
+    const devKey = settings.getOrCreateSetting('development_api_key', () => `dev_${generateSecret()}`)
+    apiKeys = [devKey]
+    log.warn({ apiKey: devKey }, 'API_KEYS is not set: use this development key as "Authorization: Bearer <key>"')
+  }
+  const callbackSecret = config.callbackSecret ?? settings.getOrCreateSetting('callback_secret', () => generateSecret(32))
+  const publicBaseUrl = config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`
+
+  const app = await buildApp({
+    db,
+    kie: createKieClient({ baseUrl: kieBaseUrl, apiKey: kieApiKey, timeoutMs: config.kieTimeoutMs, log }),
+    apiKeys,
+    publicBaseUrl,
+    callbackSecret,
+    kieWebhookHmacKey: hmacKey,
+    loggerInstance: log
+  })
+
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'shutting down')
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 10 s; exiting')
+      process.exit(1)
+    }, 10_000)
+    force.unref()
+    try {
+      await app.close()
+      await simulator?.close()
+      db.close()
+      log.info('shut down cleanly')
+      process.exit(0)
+    } catch (err) {
+      log.error({ err }, 'error during shutdown')
+      process.exit(1)
+    }
+  }
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+
+  await app.listen({ port: config.port, host: config.host })
+  log.info({ publicBaseUrl, sandbox }, 'gateway ready')
+}
+
+let config: Config
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`Configuration error: ${err.message}\n`)
+  process.exit(1)
+}
+main(config).catch((err: unknown) => {
+  process.stderr.write(`Fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,69 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+// Extra fields are allowed and kept: kie.ai echoes the submitted parameters in promptJson.
+export const GenerateBodySchema = Type.Object({
+  taskType: Type.String(),
+  prompt: Type.String(),
+  speed: Type.Optional(Type.String()),
+  aspectRatio: Type.Optional(Type.String()),
+  version: Type.Optional(Type.String()),
+  callBackUrl: Type.Optional(Type.String())
+}, { additionalProperties: true })
+export type GenerateBody = Static<typeof GenerateBodySchema>
+
+export const UpscaleBodySchema = Type.Object({
+  taskId: Type.String({ minLength: 1 }),
+  // 0-based, whatever some kie.ai pages say
+  imageIndex: Type.Integer({ minimum: 0, maximum: 3 }),
+  waterMark: Type.Optional(Type.String()),
+  callBackUrl: Type.Optional(Type.String())
+}, { additionalProperties: true })
+export type UpscaleBody = Static<typeof UpscaleBodySchema>
+
+export const RecordInfoQuerySchema = Type.Object({
+  taskId: Type.String({ minLength: 1 })
+})
+
+export const FileParamsSchema = Type.Object({ name: Type.String() })
+// Buffers bypass response serialisation; this only documents the body.
+export const PngSchema = Type.Unsafe<Buffer>({ type: 'string', format: 'binary', contentMediaType: 'image/png' })
+
+export const Envelope = <T extends TSchema>(data: T) => Type.Object({
+  code: Type.Integer(),
+  msg: Type.String(),
+  data
+})
+
+export const ErrorEnvelopeSchema = Envelope(Type.Null())
+export type ErrorEnvelope = Static<typeof ErrorEnvelopeSchema>
+
+export const TaskIdEnvelopeSchema = Envelope(Type.Union([
+  Type.Object({ taskId: Type.String() }),
+  Type.Null()
+]))
+
+export const CreditEnvelopeSchema = Envelope(Type.Union([Type.Integer(), Type.Null()]))
+
+export const RecordInfoSchema = Type.Object({
+  taskId: Type.String(),
+  taskType: Type.String(),
+  paramJson: Type.String(),
+  resultInfoJson: Type.Union([
+    Type.Object({ resultUrls: Type.Array(Type.Object({ resultUrl: Type.String() })) }),
+    Type.Null()
+  ]),
+  successFlag: Type.Integer(),
+  errorCode: Type.Union([Type.Integer(), Type.Null()]),
+  errorMessage: Type.Union([Type.String(), Type.Null()]),
+  createTime: Type.String(),
+  completeTime: Type.Union([Type.String(), Type.Null()])
+})
+export type RecordInfo = Static<typeof RecordInfoSchema>
+export const RecordInfoEnvelopeSchema = Envelope(Type.Union([RecordInfoSchema, Type.Null()]))
+
+export const CallbackPayloadSchema = Envelope(Type.Object({
+  taskId: Type.String(),
+  promptJson: Type.String(),
+  resultUrls: Type.Array(Type.String())
+}))
+export type CallbackPayload = Static<typeof CallbackPayloadSchema>

@@ -1,0 +1,26 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ScriptedResponse } from './state.js'
+
+/** Drop the connection without a word, the way a crashing upstream or a proxy reset does. */
+export function hangUp (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.hijack()
+  request.raw.socket.destroy()
+  return reply
+}
+
+/** Play one forced answer; 'accept-then-hangup' is the route's business, since it runs the normal path first. */
+export async function playScript (request: FastifyRequest, reply: FastifyReply,
+  script: Exclude<ScriptedResponse, 'accept-then-hangup'>): Promise<FastifyReply> {
+  if (script === 'hangup') return hangUp(request, reply)
+  if (script === 'stall') {
+    // The socket stays open until the client gives up; the server's forced close ends it on shutdown.
+    reply.hijack()
+    return reply
+  }
+  if (script.delayMs !== undefined && script.delayMs > 0) await sleep(script.delayMs, undefined, { ref: false })
+  reply.code(script.httpStatus ?? 200)
+  if (script.raw !== undefined) return await reply.type('text/html; charset=utf-8').send(script.raw)
+  // A pre-serialised string skips the route's response schema, so any body goes out verbatim.
+  return await reply.type('application/json; charset=utf-8').send(JSON.stringify(script.body ?? null))
+}

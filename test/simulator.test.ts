@@ -1,0 +1,409 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { crc32, inflateSync } from 'node:zlib'
+import { afterEach, describe, expect, it } from 'vitest'
+import { buildSimulator, signKieCallback, startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js'
+
+const KEY = 'test-api-key'
+const HMAC = 'test-webhook-hmac-key'
+const HEX32 = /^[0-9a-f]{32}$/
+
+interface Received { headers: IncomingHttpHeaders, body: any }
+interface Receiver { url: string, received: Received[], close: () => Promise<void> }
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn()
+})
+
+/** A callback receiver answering with the queued statuses in turn, then 200. */
+async function startReceiver (statuses: number[] = []): Promise<Receiver> {
+  const received: Received[] = []
+  const server: Server = createServer((req, res) => {
+    let raw = ''
+    req.on('data', (c: Buffer) => { raw += c.toString() })
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: JSON.parse(raw) })
+      res.statusCode = statuses.shift() ?? 200
+      res.end('ok')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  const close = async (): Promise<void> => {
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  cleanups.push(close)
+  return { url: `http://127.0.0.1:${port}/kie/callback`, received, close }
+}
+
+async function start (opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
+  const running = await startSimulator({ apiKey: KEY, completionDelayMs: 20, callbackRetryScale: 0.0001, ...opts })
+  cleanups.push(running.close)
+  return running
+}
+
+async function waitFor (what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
+
+function api (base: string, key = KEY) {
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  return {
+    post: async (path: string, body: unknown) => {
+      const res = await fetch(base + path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) })
+      return { status: res.status, body: await res.json() as any, res }
+    },
+    get: async (path: string) => {
+      const res = await fetch(base + path, { headers })
+      return { status: res.status, body: await res.json() as any, res }
+    }
+  }
+}
+
+describe('signKieCallback', () => {
+  it('matches the test vector from kie-api.md', () => {
+    expect(signKieCallback(HMAC, 'ee9c2715375b7837f8bb51d641ff5863', '1769670760'))
+      .toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
+    expect(signKieCallback(HMAC, 'ee9c2715375b7837f8bb51d641ff5863', 1769670760))
+      .toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
+  })
+})
+
+describe('auth and routing', () => {
+  it('answers HTTP 401 to a missing or wrong bearer token, and records the call', async () => {
+    const { url, sim } = await start()
+    const none = await fetch(`${url}/api/v1/chat/credit`)
+    expect(none.status).toBe(401)
+    expect(await none.json()).toEqual({ code: 401, msg: 'You do not have access permissions', data: null })
+    const wrong = await api(url, 'nope').post('/api/v1/mj/generateUpscale', { taskId: 'x', imageIndex: 0 })
+    expect(wrong.status).toBe(401)
+    expect(wrong.body.code).toBe(401)
+    expect(sim.calls.map((c) => [c.path, c.httpStatus, c.code])).toEqual([
+      ['/api/v1/chat/credit', 401, 401],
+      ['/api/v1/mj/generateUpscale', 401, 401]
+    ])
+    expect(sim.tasks.size).toBe(0)
+  })
+
+  it('answers unknown /api routes with the 404 envelope', async () => {
+    const { app } = buildSimulator({ apiKey: KEY })
+    cleanups.push(async () => { await app.close() })
+    const res = await app.inject({ method: 'GET', url: '/api/v1/mj/nope', headers: { authorization: `Bearer ${KEY}` } })
+    expect(res.statusCode).toBe(404)
+    expect(res.json()).toEqual({ code: 404, msg: 'Not Found', data: null })
+  })
+
+  it('reports credits', async () => {
+    const { url, sim } = await start({ credits: 42 })
+    expect((await api(url).get('/api/v1/chat/credit')).body).toEqual({ code: 200, msg: 'success', data: 42 })
+    sim.credits = 7
+    expect((await api(url).get('/api/v1/chat/credit')).body.data).toBe(7)
+  })
+})
+
+describe('generate, upscale, callback, record-info', () => {
+  it('runs the documented flow end to end with signed callbacks', async () => {
+    const { url, sim } = await start({ hmacKey: HMAC, credits: 10 })
+    const receiver = await startReceiver()
+    const client = api(url)
+
+    const gen = await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'a red fox', callBackUrl: receiver.url })
+    expect(gen.body).toMatchObject({ code: 200, msg: 'success' })
+    const parentId: string = gen.body.data.taskId
+    expect(parentId).toMatch(HEX32)
+    await waitFor('parent callback', () => receiver.received.length === 1)
+    expect(receiver.received[0]?.body.data.resultUrls).toHaveLength(4)
+
+    const submitted = { taskId: parentId, imageIndex: 2, waterMark: 'sim', callBackUrl: receiver.url }
+    const up = await client.post('/api/v1/mj/generateUpscale', submitted)
+    expect(up.status).toBe(200)
+    expect(up.body).toEqual({ code: 200, msg: 'success', data: { taskId: expect.stringMatching(HEX32) } })
+    const upId: string = up.body.data.taskId
+
+    await waitFor('upscale callback', () => receiver.received.length === 2)
+    const cb = receiver.received[1]!
+    expect(cb.body).toEqual({
+      code: 200,
+      msg: 'success',
+      data: { taskId: upId, promptJson: expect.any(String), resultUrls: [expect.stringMatching(new RegExp(`^${url}/files/[0-9a-f]{32}_0_0\\.png$`))] }
+    })
+    expect(JSON.parse(cb.body.data.promptJson)).toEqual(submitted)
+    const ts = cb.headers['x-webhook-timestamp'] as string
+    expect(Math.abs(Number(ts) - Date.now() / 1000)).toBeLessThan(10)
+    expect(cb.headers['x-webhook-signature']).toBe(signKieCallback(HMAC, upId, ts))
+    await waitFor('callback recorded', () => sim.callbacks.length === 2)
+    expect(sim.callbacks[1]).toMatchObject({ taskId: upId, url: receiver.url, attempt: 1, status: 200 })
+
+    const info = await client.get(`/api/v1/mj/record-info?taskId=${upId}`)
+    expect(info.body).toMatchObject({ code: 200, msg: 'success' })
+    expect(info.body.data).toMatchObject({
+      taskId: upId,
+      taskType: 'mj_upscale',
+      successFlag: 1,
+      errorCode: null,
+      errorMessage: null,
+      resultInfoJson: { resultUrls: cb.body.data.resultUrls.map((resultUrl: string) => ({ resultUrl })) }
+    })
+    expect(JSON.parse(info.body.data.paramJson)).toEqual(submitted)
+    expect(new Date(info.body.data.createTime).toISOString()).toBe(info.body.data.createTime)
+    expect(new Date(info.body.data.completeTime).toISOString()).toBe(info.body.data.completeTime)
+
+    const parentInfo = await client.get(`/api/v1/mj/record-info?taskId=${parentId}`)
+    expect(parentInfo.body.data).toMatchObject({ taskType: 'mj_txt2img', successFlag: 1 })
+    expect(parentInfo.body.data.resultInfoJson.resultUrls).toHaveLength(4)
+
+    expect((await client.get('/api/v1/chat/credit')).body.data).toBe(9)
+    expect(sim.calls.filter((c) => c.path === '/api/v1/mj/generateUpscale')).toHaveLength(1)
+    expect(sim.tasks.get(upId)).toMatchObject({ type: 'upscale', parentTaskId: parentId, imageIndex: 2, waterMark: 'sim', state: 'success' })
+  })
+
+  it('serves the result URL as a real, stable PNG', async () => {
+    const { url, sim } = await start()
+    const receiver = await startReceiver()
+    const parent = sim.createParentTask()
+    const up = await api(url).post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0, callBackUrl: receiver.url })
+    await waitFor('callback', () => receiver.received.length === 1)
+    const fileUrl: string = receiver.received[0]!.body.data.resultUrls[0]
+    expect(sim.tasks.get(up.body.data.taskId)?.resultUrls).toEqual([fileUrl])
+
+    const res = await fetch(fileUrl)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('image/png')
+    const bytes = Buffer.from(await res.arrayBuffer())
+    expect([...bytes.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+    expect(bytes.toString('ascii', 12, 16)).toBe('IHDR')
+    expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)]).toEqual([64, 64])
+    // walk the chunks: every CRC must match Node's own crc32 and the pixels must inflate to 64 rows of RGB
+    const types: string[] = []
+    for (let o = 8; o < bytes.length;) {
+      const len = bytes.readUInt32BE(o)
+      const type = bytes.toString('ascii', o + 4, o + 8)
+      expect(bytes.readUInt32BE(o + 8 + len), type).toBe(crc32(bytes.subarray(o + 4, o + 8 + len)))
+      if (type === 'IDAT') expect(inflateSync(bytes.subarray(o + 8, o + 8 + len)).length).toBe(64 * (1 + 64 * 3))
+      types.push(type)
+      o += 12 + len
+    }
+    expect(types).toEqual(['IHDR', 'IDAT', 'IEND'])
+    expect(Buffer.from(await (await fetch(fileUrl)).arrayBuffer()).equals(bytes)).toBe(true)
+
+    const parentUrl = sim.tasks.get(parent)!.resultUrls[0]!
+    const other = Buffer.from(await (await fetch(parentUrl)).arrayBuffer())
+    expect(other.equals(bytes)).toBe(false)
+    expect((await fetch(`${url}/files/${'0'.repeat(32)}_0_0.png`)).status).toBe(404)
+  })
+
+  it('ends upscales in failure when failUpscales is set or the parent prompt says fail-upscale', async () => {
+    const { url, sim } = await start()
+    const receiver = await startReceiver()
+    const client = api(url)
+    const doomed = sim.createParentTask('please fail-upscale this')
+    const a = await client.post('/api/v1/mj/generateUpscale', { taskId: doomed, imageIndex: 1, callBackUrl: receiver.url })
+    sim.failUpscales = true
+    const b = await client.post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 3, callBackUrl: receiver.url })
+    await waitFor('two callbacks', () => receiver.received.length === 2)
+    for (const taskId of [a.body.data.taskId, b.body.data.taskId]) {
+      const cb = receiver.received.find((r) => r.body.data.taskId === taskId)!
+      expect(cb.body).toEqual({ code: 500, msg: 'Generation failed: content moderation', data: { taskId, promptJson: expect.any(String), resultUrls: [] } })
+      const info = await client.get(`/api/v1/mj/record-info?taskId=${taskId}`)
+      expect(info.body.data).toMatchObject({ successFlag: 3, errorCode: 500, errorMessage: cb.body.msg, resultInfoJson: { resultUrls: [] } })
+    }
+  })
+})
+
+describe('validation and limits', () => {
+  it('answers 422 in an HTTP 200 for bad upscale requests and creates nothing', async () => {
+    const { url, sim } = await start({ credits: 5 })
+    const client = api(url)
+    const parent = sim.createParentTask()
+    sim.pauseCompletions()
+    const unfinished = (await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'slow' })).body.data.taskId
+    const bad = [
+      { taskId: 'f'.repeat(32), imageIndex: 0 },
+      { taskId: parent, imageIndex: 4 },
+      { taskId: parent, imageIndex: -1 },
+      { taskId: parent, imageIndex: '1' },
+      { taskId: parent, imageIndex: 1.5 },
+      { taskId: parent },
+      { imageIndex: 0 },
+      { taskId: unfinished, imageIndex: 0 }
+    ]
+    for (const body of bad) {
+      const res = await client.post('/api/v1/mj/generateUpscale', body)
+      expect(res.status, JSON.stringify(body)).toBe(200)
+      expect(res.body, JSON.stringify(body)).toMatchObject({ code: 422, msg: expect.any(String), data: null })
+    }
+    for (const body of ['[1]', '"x"', '{not json']) {
+      const res = await client.post('/api/v1/mj/generateUpscale', body)
+      expect(res.body, body).toMatchObject({ code: 400, data: null })
+    }
+    expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img' })).body.code).toBe(422)
+    expect((await client.get('/api/v1/mj/record-info?taskId=nope')).body).toEqual({ code: 422, msg: 'recordInfo is null', data: null })
+    expect((await client.get('/api/v1/mj/record-info')).body.code).toBe(422)
+    expect([...sim.tasks.values()].filter((t) => t.type === 'upscale')).toHaveLength(0)
+    expect(sim.credits).toBe(5)
+    const last = sim.calls.at(-1)!
+    expect(last).toMatchObject({ method: 'GET', path: '/api/v1/mj/record-info', httpStatus: 200, code: 422 })
+  })
+
+  it('answers code 402 when credits run out', async () => {
+    const { url, sim } = await start({ credits: 1 })
+    const client = api(url)
+    const parent = sim.createParentTask()
+    expect((await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })).body.code).toBe(200)
+    const res = await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 1 })
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject({ code: 402, msg: expect.stringContaining('Insufficient credits'), data: null })
+    expect(sim.credits).toBe(0)
+    expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'free' })).body.code).toBe(200)
+  })
+
+  it('answers HTTP 429 beyond the sliding window and drops the request', async () => {
+    const { url, sim } = await start({ rateLimitMax: 3, rateLimitWindowMs: 300 })
+    const client = api(url)
+    const parent = sim.createParentTask()
+    for (let i = 0; i < 3; i++) {
+      expect((await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: i })).body.code).toBe(200)
+    }
+    const limited = await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 3 })
+    expect(limited.status).toBe(429)
+    expect(limited.body).toMatchObject({ code: 429, msg: expect.any(String), data: null })
+    expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'x' })).status).toBe(429)
+    expect(sim.tasks.size).toBe(4)
+    await sleep(350)
+    expect((await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 3 })).body.code).toBe(200)
+  })
+})
+
+describe('callback delivery', () => {
+  it('retries after a 500 and stops once the receiver answers 200', async () => {
+    const { url, sim } = await start({ hmacKey: HMAC })
+    const receiver = await startReceiver([500, 503])
+    const up = await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0, callBackUrl: receiver.url })
+    await waitFor('three attempts', () => sim.callbacks.length === 3)
+    await sleep(150) // longer than the scaled 15-minute delay: nothing more may come
+    expect(sim.callbacks.map((c) => [c.attempt, c.status])).toEqual([[1, 500], [2, 503], [3, 200]])
+    expect(receiver.received).toHaveLength(3)
+    expect(new Set(receiver.received.map((r) => JSON.stringify(r.body))).size).toBe(1)
+    for (const r of receiver.received) {
+      expect(r.headers['x-webhook-signature']).toBe(signKieCallback(HMAC, up.body.data.taskId, r.headers['x-webhook-timestamp'] as string))
+    }
+  })
+
+  it('gives up after four attempts and counts a dead receiver as a failed attempt', async () => {
+    const { url, sim } = await start()
+    const receiver = await startReceiver([500, 500, 500, 500, 500])
+    await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0, callBackUrl: receiver.url })
+    await waitFor('four attempts', () => sim.callbacks.length === 4)
+    await sleep(200)
+    expect(sim.callbacks.map((c) => c.status)).toEqual([500, 500, 500, 500])
+
+    await receiver.close()
+    const dead = await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0, callBackUrl: receiver.url })
+    await waitFor('attempts to a closed port', () => sim.callbacks.filter((c) => c.taskId === dead.body.data.taskId).length === 4)
+    expect(sim.callbacks.filter((c) => c.taskId === dead.body.data.taskId).every((c) => c.status === null)).toBe(true)
+  })
+
+  it('re-sends a finished task callback on demand, and completes or holds tasks on command', async () => {
+    const { url, sim } = await start({ completionDelayMs: 60_000 })
+    const receiver = await startReceiver()
+    const up = await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0, callBackUrl: receiver.url })
+    const id: string = up.body.data.taskId
+    expect(sim.tasks.get(id)?.state).toBe('generating')
+    await expect(sim.deliverCallback(id)).rejects.toThrow()
+    expect(sim.completeNow(id)).toBe(true)
+    await waitFor('first callback', () => receiver.received.length === 1)
+    expect(await sim.deliverCallback(id)).toBe(200)
+    expect(receiver.received).toHaveLength(2)
+    expect(receiver.received[1]?.body).toEqual(receiver.received[0]?.body)
+    expect(sim.callbacks.map((c) => c.attempt)).toEqual([1, 2])
+  })
+
+  it('holds due completions while paused', async () => {
+    const { url, sim } = await start()
+    sim.pauseCompletions()
+    const up = await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0 })
+    await sleep(80)
+    expect(sim.tasks.get(up.body.data.taskId)?.successFlag).toBe(0)
+    sim.resumeCompletions()
+    expect(sim.tasks.get(up.body.data.taskId)?.successFlag).toBe(1)
+  })
+})
+
+describe('scripted responses', () => {
+  it('plays forced JSON, raw and delayed answers without creating tasks or spending credits', async () => {
+    const { url, sim } = await start({ credits: 3 })
+    const client = api(url)
+    const parent = sim.createParentTask()
+    sim.script('generateUpscale',
+      { httpStatus: 500, body: { code: 500, msg: 'boom', data: null } },
+      { httpStatus: 200, body: { code: 455, msg: 'maintenance', data: null }, delayMs: 100 })
+    sim.script('recordInfo', { httpStatus: 502, raw: '<html>Bad Gateway</html>' })
+
+    const first = await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })
+    expect([first.status, first.body]).toEqual([500, { code: 500, msg: 'boom', data: null }])
+    const t0 = Date.now()
+    const second = await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(90)
+    expect(second.body.code).toBe(455)
+    const html = await fetch(`${url}/api/v1/mj/record-info?taskId=${parent}`, { headers: { authorization: `Bearer ${KEY}` } })
+    expect(html.status).toBe(502)
+    expect(html.headers.get('content-type')).toContain('text/html')
+    expect(await html.text()).toBe('<html>Bad Gateway</html>')
+
+    expect(sim.tasks.size).toBe(1)
+    expect(sim.credits).toBe(3)
+    expect((await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })).body.code).toBe(200)
+    expect(sim.calls.map((c) => c.httpStatus)).toEqual([500, 200, 502, 200])
+  })
+
+  it('hangs up without creating a task', async () => {
+    const { url, sim } = await start()
+    const parent = sim.createParentTask()
+    sim.script('generateUpscale', 'hangup')
+    await expect(api(url).post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })).rejects.toThrow()
+    expect(sim.tasks.size).toBe(1)
+    expect(sim.calls).toHaveLength(1)
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 0, code: null })
+  })
+
+  it('accepts then hangs up: the task exists, completes and calls back', async () => {
+    const { url, sim } = await start({ credits: 2 })
+    const receiver = await startReceiver()
+    const parent = sim.createParentTask()
+    sim.script('generateUpscale', 'accept-then-hangup')
+    await expect(api(url).post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 1, callBackUrl: receiver.url })).rejects.toThrow()
+    const upscales = [...sim.tasks.values()].filter((t) => t.type === 'upscale')
+    expect(upscales).toHaveLength(1)
+    expect(sim.credits).toBe(1)
+    await waitFor('callback', () => receiver.received.length === 1)
+    expect(receiver.received[0]?.body.data.taskId).toBe(upscales[0]?.id)
+  })
+
+  it('stalls until the client gives up, and still closes promptly', async () => {
+    const running = await startSimulator({ apiKey: KEY })
+    const parent = running.sim.createParentTask()
+    running.sim.script('recordInfo', 'stall')
+    const stalled = fetch(`${running.url}/api/v1/mj/record-info?taskId=${parent}`, {
+      headers: { authorization: `Bearer ${KEY}` }, signal: AbortSignal.timeout(150)
+    })
+    await expect(stalled).rejects.toThrow()
+    running.sim.script('generateUpscale', 'stall')
+    const hanging = fetch(`${running.url}/api/v1/mj/generateUpscale`, {
+      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ taskId: parent, imageIndex: 0 })
+    }).catch((err: unknown) => err)
+    await waitFor('stalled request', () => running.sim.calls.length === 2)
+    const t0 = Date.now()
+    await running.close()
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(await hanging).toBeInstanceOf(Error)
+    expect(running.sim.tasks.size).toBe(1)
+  })
+})
