@@ -38,7 +38,7 @@ async function main(config: Config) {
   if (apiKeys.length === 0) {
     const devKey = settings.getOrCreateSetting('development_api_key', () => `dev_${generateSecret()}`)
     apiKeys = [devKey]
-    log.warn({ apiKey: devKey }, 'API_KEYS is not set: use this development key as "Authorization: Bearer <key>"')
+    log.warn({ developmentApiKey: devKey }, `API_KEYS is not set: sandbox development key is ${devKey} (send "Authorization: Bearer ${devKey}")`)
   }
   const callbackSecret = config.callbackSecret ?? settings.getOrCreateSetting('callback_secret', () => generateSecret(32))
   const publicBaseUrl = config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`
