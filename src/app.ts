@@ -11,6 +11,10 @@ import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
 import type { Services } from './services.js'
+import { DEFAULT_QUEUE, type QueueSettings } from './config.js'
+import { createDispatcher } from './submission/dispatcher.js'
+import { estimateQueue } from './submission/estimate.js'
+import { registerWorkers } from './workers/plugin.js'
 
 export interface AppOptions {
   db: Db
@@ -21,6 +25,10 @@ export interface AppOptions {
   callbackSecret: string
   kieWebhookHmacKey?: string | null
   clock?: Clock
+  queue?: Partial<QueueSettings>
+  /** Background sender and reconciler; route tests turn them off and call them directly. */
+  workers?: boolean
+  random?: () => number
   logger?: FastifyServerOptions['logger']
   loggerInstance?: FastifyServerOptions['loggerInstance']
 }
@@ -44,17 +52,34 @@ export async function buildApp(opts: AppOptions) {
 
   const repo = createRepository(opts.db)
   const clock = opts.clock ?? systemClock
+  const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const baseUrl = opts.publicBaseUrl
-  const publicBaseUrl = typeof baseUrl === 'function' ? baseUrl : () => baseUrl
+  const dispatcher = createDispatcher({
+    repo,
+    kie: opts.kie,
+    clock,
+    queue,
+    publicBaseUrl: typeof baseUrl === 'function' ? baseUrl : () => baseUrl,
+    callbackSecret: opts.callbackSecret,
+    log: app.log.child({ component: 'dispatcher' }),
+    ...(opts.random ? { random: opts.random } : {})
+  })
   const services: Services = {
     repo,
     kie: opts.kie,
     clock,
+    queue,
     apiKeys: opts.apiKeys,
     callbackSecret: opts.callbackSecret,
     kieWebhookHmacKey: opts.kieWebhookHmacKey ?? null,
-    submitDeps: (log) => ({ repo, kie: opts.kie, clock, publicBaseUrl: publicBaseUrl(), callbackSecret: opts.callbackSecret, log })
+    dispatcher,
+    wakeSender: () => workers.wakeSender(),
+    queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
   }
+
+  // After a crash: requests that may have reached kie.ai are never resent; leases are void.
+  const recovered = repo.recover(clock.now())
+  if (recovered.unknown > 0) app.log.warn(recovered, 'recovered tasks whose kie.ai request was in flight at the last stop')
 
   // During shutdown, responses close their connection so keep-alive clients cannot hold it open.
   let closing = false
@@ -69,6 +94,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
   await app.register(upscaleRoutes, { services })
   await app.register(callbackRoutes, { services })
+  const workers = registerWorkers(app, services, opts.workers ?? true)
   return app
 }
 

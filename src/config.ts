@@ -25,6 +25,16 @@ export const EnvSchema = Type.Object({
   API_KEYS: Type.Optional(
     Type.String({ pattern: '^\\s*[^,\\s]{16,}\\s*(,\\s*[^,\\s]{16,}\\s*)*,?\\s*$', description: 'a comma-separated list of keys, each at least 16 characters without spaces' })
   ),
+  KIE_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
+  KIE_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
+  SUBMIT_DEADLINE_MS: Type.Optional(int('a whole number of milliseconds')),
+  RECONCILE_AFTER_MS: Type.Optional(int('a whole number of milliseconds')),
+  TASK_TIMEOUT_MS: Type.Optional(int('a whole number of milliseconds')),
+  OUTCOME_UNKNOWN_AFTER_MS: Type.Optional(int('a whole number of milliseconds')),
+  RETRY_BASE_MS: Type.Optional(int('a whole number of milliseconds')),
+  RETRY_CAP_MS: Type.Optional(int('a whole number of milliseconds')),
+  CIRCUIT_FAILURE_THRESHOLD: Type.Optional(int('a positive whole number')),
+  CIRCUIT_COOLDOWN_MS: Type.Optional(int('a whole number of milliseconds')),
   SANDBOX_SIMULATOR_PORT: Type.Optional(int('a port from 0 to 65535 (0 picks a free one)')),
   CALLBACK_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'a secret of at least 32 characters' }))
 })
@@ -48,9 +58,39 @@ export interface Config {
   /** Empty in sandbox mode until a development key is generated. */
   readonly apiKeys: readonly string[]
   readonly callbackSecret: string | null
+  readonly queue: QueueSettings
   /** Where sandbox mode runs the built-in simulator (loopback only). */
   readonly sandboxSimulatorPort: number
 }
+
+/** Pacing, retries, reconciliation and timeouts: see the README's guarantees section. */
+export interface QueueSettings {
+  readonly rateLimitMax: number
+  readonly rateLimitWindowMs: number
+  readonly submitDeadlineMs: number
+  readonly reconcileAfterMs: number
+  readonly taskTimeoutMs: number
+  readonly outcomeUnknownAfterMs: number
+  readonly retryBaseMs: number
+  readonly retryCapMs: number
+  readonly circuitFailureThreshold: number
+  readonly circuitCooldownMs: number
+}
+
+export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
+  rateLimitMax: 20,
+  rateLimitWindowMs: 10_000,
+  submitDeadlineMs: 30 * 60_000,
+  reconcileAfterMs: 60_000,
+  taskTimeoutMs: 30 * 60_000,
+  // kie.ai calls back when the task ends, then retries after 1, 5 and 15 minutes: 21 minutes
+  // of retries plus time to generate and a margin.
+  outcomeUnknownAfterMs: 35 * 60_000,
+  retryBaseMs: 1000,
+  retryCapMs: 60_000,
+  circuitFailureThreshold: 5,
+  circuitCooldownMs: 30_000
+})
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -96,8 +136,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     kieTimeoutMs: Number(e.KIE_TIMEOUT_MS ?? 20_000),
     apiKeys: Object.freeze((e.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean)),
     callbackSecret: e.CALLBACK_SECRET ?? null,
-    sandboxSimulatorPort
+    sandboxSimulatorPort,
+    queue: Object.freeze({
+      rateLimitMax: positive('KIE_RATE_LIMIT_MAX', e.KIE_RATE_LIMIT_MAX, DEFAULT_QUEUE.rateLimitMax),
+      rateLimitWindowMs: positive('KIE_RATE_LIMIT_WINDOW_MS', e.KIE_RATE_LIMIT_WINDOW_MS, DEFAULT_QUEUE.rateLimitWindowMs),
+      submitDeadlineMs: Number(e.SUBMIT_DEADLINE_MS ?? DEFAULT_QUEUE.submitDeadlineMs),
+      reconcileAfterMs: Number(e.RECONCILE_AFTER_MS ?? DEFAULT_QUEUE.reconcileAfterMs),
+      taskTimeoutMs: Number(e.TASK_TIMEOUT_MS ?? DEFAULT_QUEUE.taskTimeoutMs),
+      outcomeUnknownAfterMs: Number(e.OUTCOME_UNKNOWN_AFTER_MS ?? DEFAULT_QUEUE.outcomeUnknownAfterMs),
+      retryBaseMs: Number(e.RETRY_BASE_MS ?? DEFAULT_QUEUE.retryBaseMs),
+      retryCapMs: Number(e.RETRY_CAP_MS ?? DEFAULT_QUEUE.retryCapMs),
+      circuitFailureThreshold: positive('CIRCUIT_FAILURE_THRESHOLD', e.CIRCUIT_FAILURE_THRESHOLD, DEFAULT_QUEUE.circuitFailureThreshold),
+      circuitCooldownMs: Number(e.CIRCUIT_COOLDOWN_MS ?? DEFAULT_QUEUE.circuitCooldownMs)
+    })
   })
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  const n = Number(value ?? fallback)
+  if (n < 1) throw new ConfigError(`${name} must be at least 1 (got ${JSON.stringify(value)})`)
+  return n
 }
 
 export function generateSecret(bytes = 24): string {

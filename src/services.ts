@@ -1,16 +1,21 @@
-import type { FastifyBaseLogger as Logger } from 'fastify'
 import type { Clock } from './clock.js'
-import type { Repository } from './db/repository.js'
+import type { QueueSettings } from './config.js'
+import type { Repository, TaskRow } from './db/repository.js'
 import type { KieClient } from './kie/client.js'
-import type { SubmitDeps } from './tasks/submit.js'
+import type { Dispatcher } from './submission/dispatcher.js'
+import type { QueueInfo } from './submission/estimate.js'
 
 /** What the routes and workers share; built once in buildApp. */
 export interface Services {
   repo: Repository
   kie: KieClient
   clock: Clock
+  queue: QueueSettings
   apiKeys: readonly string[]
   callbackSecret: string
   kieWebhookHmacKey: string | null
-  submitDeps(log: Logger): SubmitDeps
+  dispatcher: Dispatcher
+  /** Tells the sender that a task joined the queue. */
+  wakeSender(): void
+  queueInfo(row: TaskRow): QueueInfo | null
 }

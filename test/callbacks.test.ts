@@ -103,8 +103,10 @@ describe('POST /callbacks/mj', () => {
 
   it('learns the kie task id from the callback when the submission answer was lost', async () => {
     t = await buildTestApp()
-    const row = t.repo.createTask({ id: 'lost-answer', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null }, t.clock.now())
-    t.repo.markSending(row.id, t.clock.now())
+    const now = t.clock.now()
+    const row = t.repo.createTask({ id: 'lost-answer', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 1000 }, now)
+    expect(t.repo.beginSend(row.id, null, now, { max: 20, windowStart: now - 10_000 })).toBe('ok')
+    t.repo.markOutcomeUnknown(row.id, now, 'timeout')
     const kieTaskId = hex32()
     expect((await deliver(callbackQuery(row.id), successCallback(kieTaskId))).statusCode).toBe(200)
     expect(t.repo.getTask(row.id)).toMatchObject({ status: 'succeeded', kie_task_id: kieTaskId })

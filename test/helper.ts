@@ -49,6 +49,8 @@ export async function buildTestApp(opts: Partial<AppOptions> & { dbPath?: string
     apiKeys: [KEY_A, KEY_B],
     publicBaseUrl: 'http://gateway.test',
     callbackSecret: CALLBACK_SECRET,
+    workers: false,
+    random: () => 0.5,
     ...opts
   })
   return { app, db, kie: kie as FakeKie, clock: clock as FakeClock, repo: createRepository(db) }

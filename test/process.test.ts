@@ -11,7 +11,8 @@ let port: number
 let children: Array<ReturnType<typeof spawnGateway>> = []
 beforeEach(async () => {
   dir = tempDir()
-  sim = await startSim({ completionDelayMs: 400 })
+  // Callback retries at 0.3, 1.5 and 4.5 s: long enough to outlast a restart on a busy machine.
+  sim = await startSim({ completionDelayMs: 400, callbackRetryScale: 0.005 })
   port = await freePort()
 })
 afterEach(async () => {
@@ -32,7 +33,8 @@ async function start() {
     KIE_BASE_URL: sim.url,
     KIE_WEBHOOK_HMAC_KEY: HMAC_KEY,
     API_KEYS: KEY_A,
-    CALLBACK_SECRET
+    CALLBACK_SECRET,
+    RECONCILE_AFTER_MS: '2000'
   })
   children.push(child)
   const base = `http://127.0.0.1:${port}`

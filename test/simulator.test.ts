@@ -277,8 +277,33 @@ describe('validation and limits', () => {
     expect(limited.body).toMatchObject({ code: 429, msg: expect.any(String), data: null })
     expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'x' })).status).toBe(429)
     expect(sim.tasks.size).toBe(4)
+    expect(sim.calls.filter((c) => c.httpStatus === 429).map((c) => [c.path, c.code, c.fault]))
+      .toEqual([['/api/v1/mj/generateUpscale', 429, null], ['/api/v1/mj/generate', 429, null]])
     await sleep(350)
     expect((await client.post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 3 })).body.code).toBe(200)
+  })
+
+  it('counts new-task requests by arrival time in a sliding window', () => {
+    const { sim } = buildSimulator({ apiKey: KEY, rateLimitMax: 2, rateLimitWindowMs: 100 })
+    expect([0, 50, 99, 100, 40, 149, 150].map((t) => sim.admitNewTask(t))).toEqual([true, true, false, true, false, false, true])
+  })
+
+  it('answers record-info with HTTP 429 beyond queryRateLimitPerSecond in any sliding second', async () => {
+    const { url, sim } = await start({ queryRateLimitPerSecond: 3 })
+    const parent = sim.createParentTask()
+    const client = api(url)
+    for (let i = 0; i < 3; i++) expect((await client.get(`/api/v1/mj/record-info?taskId=${parent}`)).body.code).toBe(200)
+    const limited = await client.get(`/api/v1/mj/record-info?taskId=${parent}`)
+    expect([limited.status, limited.body]).toEqual([429, { code: 429, msg: 'Too many requests', data: null }])
+    expect(sim.calls.map((c) => c.httpStatus)).toEqual([200, 200, 200, 429])
+
+    const fresh = buildSimulator({ apiKey: KEY, queryRateLimitPerSecond: 3 }).sim
+    expect([0, 100, 200, 300, 999, 1000, 1050, 1100].map((t) => fresh.admitStatusQuery(t)))
+      .toEqual([true, true, true, false, false, true, false, true])
+    const byDefault = await start()
+    const answers: number[] = []
+    for (let i = 0; i < 11; i++) answers.push((await api(byDefault.url).get(`/api/v1/mj/record-info?taskId=${parent}`)).status)
+    expect(answers).toEqual([...Array(10).fill(200), 429])
   })
 })
 
@@ -405,5 +430,211 @@ describe('scripted responses', () => {
     expect(Date.now() - t0).toBeLessThan(1000)
     expect(await hanging).toBeInstanceOf(Error)
     expect(running.sim.tasks.size).toBe(1)
+  })
+})
+
+describe('chaos switches', () => {
+  const upscale = async (base: string, parent: string, callBackUrl?: string) =>
+    await api(base).post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0, ...(callBackUrl === undefined ? {} : { callBackUrl }) })
+  const recordInfo = async (base: string, id: string) => (await api(base).get(`/api/v1/mj/record-info?taskId=${id}`)).body
+
+  it('are all off by default', async () => {
+    const { sim } = await start()
+    expect(sim.chaos).toEqual({
+      dropCallbackRate: 0,
+      duplicateCallbackRate: 0,
+      duplicateDelayMs: 20,
+      callbackDelayMs: 0,
+      callbackJitterMs: 0,
+      recordInfoDisagrees: false,
+      recordInfoStuckGenerating: false,
+      upscaleFaults: {}
+    })
+  })
+
+  it('drops a callback entirely while record-info reports the final state', async () => {
+    const { url, sim } = await start({ chaos: { dropCallbackRate: 1 } })
+    const receiver = await startReceiver()
+    const id: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+    await waitFor('completion', () => sim.tasks.get(id)?.state === 'success')
+    expect((await recordInfo(url, id)).data).toMatchObject({ successFlag: 1, resultInfoJson: { resultUrls: [{ resultUrl: expect.any(String) }] } })
+    await sleep(100)
+    expect(receiver.received).toHaveLength(0)
+    expect(sim.callbacks).toHaveLength(0)
+    expect(sim.droppedCallbacks).toEqual([id])
+  })
+
+  it('sends a duplicate after duplicateDelayMs, only once the callback was delivered', async () => {
+    const { url, sim } = await start({ hmacKey: HMAC, chaos: { duplicateCallbackRate: 1, duplicateDelayMs: 40 } })
+    const receiver = await startReceiver([500])
+    const id: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+    await waitFor('three deliveries', () => sim.callbacks.length === 3)
+    await sleep(100)
+    expect(sim.callbacks.map((c) => [c.attempt, c.status, c.duplicate])).toEqual([[1, 500, false], [2, 200, false], [3, 200, true]])
+    expect(sim.callbacks[2]!.at - sim.callbacks[1]!.at).toBeGreaterThanOrEqual(35)
+    expect(receiver.received).toHaveLength(3)
+    expect(receiver.received[2]?.body).toEqual(receiver.received[1]?.body)
+    const dup = receiver.received[2]!.headers
+    expect(dup['x-webhook-signature']).toBe(signKieCallback(HMAC, id, dup['x-webhook-timestamp'] as string))
+    expect(sim.droppedCallbacks).toEqual([])
+  })
+
+  it('delays the first callback attempt while the task completes on time', async () => {
+    const { url, sim } = await start({ chaos: { callbackDelayMs: 150 } })
+    const receiver = await startReceiver()
+    const id: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+    await waitFor('completion', () => sim.tasks.get(id)?.state === 'success')
+    expect((await recordInfo(url, id)).data.successFlag).toBe(1)
+    expect(receiver.received).toHaveLength(0)
+    await waitFor('late callback', () => sim.callbacks.length === 1)
+    expect(sim.callbacks[0]!.at - sim.tasks.get(id)!.completeTime!).toBeGreaterThanOrEqual(145)
+    expect(receiver.received).toHaveLength(1)
+  })
+
+  it('jitters callbacks so that tasks completed in order call back out of order', async () => {
+    const { url, sim } = await start({ completionDelayMs: 60_000, seed: 7, chaos: { callbackJitterMs: 300 } })
+    const receiver = await startReceiver()
+    const parent = sim.createParentTask()
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push((await upscale(url, parent, receiver.url)).body.data.taskId)
+    const t0 = Date.now()
+    for (const id of ids) sim.completeNow(id)
+    await waitFor('eight callbacks', () => receiver.received.length === 8)
+    expect(Date.now() - t0).toBeLessThan(1000)
+    const arrived = receiver.received.map((r) => r.body.data.taskId as string)
+    expect([...arrived].sort()).toEqual([...ids].sort())
+    expect(arrived).not.toEqual(ids)
+  })
+
+  it('makes record-info disagree with the callback about the final outcome', async () => {
+    const { url, sim } = await start({ chaos: { recordInfoDisagrees: true } })
+    const receiver = await startReceiver()
+    const good: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+    const bad: string = (await upscale(url, sim.createParentTask('fail-upscale'), receiver.url)).body.data.taskId
+    await waitFor('two callbacks', () => receiver.received.length === 2)
+    const callback = (id: string) => receiver.received.find((r) => r.body.data.taskId === id)!.body
+    expect(callback(good).code).toBe(200)
+    expect(callback(bad).code).toBe(500)
+
+    expect((await recordInfo(url, good)).data).toMatchObject({ successFlag: 3, errorCode: 500, errorMessage: expect.any(String), resultInfoJson: { resultUrls: [] } })
+    const badInfo = (await recordInfo(url, bad)).data
+    expect(badInfo).toMatchObject({ successFlag: 1, errorCode: null, errorMessage: null })
+    const [only] = badInfo.resultInfoJson.resultUrls
+    expect(badInfo.resultInfoJson.resultUrls).toHaveLength(1)
+    expect((await fetch(only.resultUrl)).headers.get('content-type')).toBe('image/png')
+
+    sim.chaos.recordInfoDisagrees = false
+    expect((await recordInfo(url, good)).data.successFlag).toBe(1)
+    expect((await recordInfo(url, bad)).data.successFlag).toBe(3)
+  })
+
+  it('keeps record-info at generating forever when stuck', async () => {
+    const { url, sim } = await start({ chaos: { recordInfoStuckGenerating: true } })
+    const receiver = await startReceiver()
+    const id: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+    await waitFor('callback', () => receiver.received.length === 1)
+    expect(receiver.received[0]?.body.code).toBe(200)
+    expect((await recordInfo(url, id)).data).toMatchObject({ successFlag: 0, resultInfoJson: null, completeTime: null, errorCode: null })
+    sim.chaos.recordInfoStuckGenerating = false
+    expect((await recordInfo(url, id)).data.successFlag).toBe(1)
+  })
+
+  it('answers generateUpscale with each simple fault at rate 1, creating nothing', async () => {
+    const { url, sim } = await start({ credits: 5 })
+    const parent = sim.createParentTask()
+    const expected = {
+      http429: [429, 429, expect.any(String)],
+      code455: [200, 455, 'Service unavailable'],
+      http500: [500, 500, expect.any(String)]
+    } as const
+    for (const [kind, [status, code, msg]] of Object.entries(expected)) {
+      sim.chaos.upscaleFaults = { [kind]: 1 }
+      const res = await upscale(url, parent)
+      expect([res.status, res.body], kind).toEqual([status, { code, msg, data: null }])
+      expect(sim.calls.at(-1), kind).toMatchObject({ httpStatus: status, code, fault: kind, taskId: null })
+    }
+    sim.chaos.upscaleFaults = { nonJson: 1 }
+    const html = await fetch(`${url}/api/v1/mj/generateUpscale`, {
+      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ taskId: parent, imageIndex: 0 })
+    })
+    expect(html.status).toBe(502)
+    expect(html.headers.get('content-type')).toContain('text/html')
+    await expect(html.json()).rejects.toThrow()
+    expect(sim.tasks.size).toBe(1)
+    expect(sim.credits).toBe(5)
+    expect(sim.acceptedUpscales()).toBe(0)
+  })
+
+  it('accepts then hangs up: the task exists, counts as accepted and calls back', async () => {
+    const { url, sim } = await start({ credits: 5, chaos: { upscaleFaults: { acceptThenHangup: 1 } } })
+    const receiver = await startReceiver()
+    await expect(upscale(url, sim.createParentTask(), receiver.url)).rejects.toThrow()
+    const [task] = [...sim.tasks.values()].filter((t) => t.type === 'upscale')
+    expect(task).toBeDefined()
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 0, code: null, fault: 'acceptThenHangup', taskId: task!.id })
+    expect(sim.acceptedUpscales()).toBe(1)
+    expect(sim.credits).toBe(4)
+    await waitFor('callback', () => receiver.received.length === 1)
+    expect(receiver.received[0]?.body.data.taskId).toBe(task!.id)
+  })
+
+  it('stalls generateUpscale until the client gives up', async () => {
+    const { url, sim } = await start({ chaos: { upscaleFaults: { stall: 1 } } })
+    const parent = sim.createParentTask()
+    const stalled = fetch(`${url}/api/v1/mj/generateUpscale`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ taskId: parent, imageIndex: 0 }),
+      signal: AbortSignal.timeout(150)
+    })
+    await expect(stalled).rejects.toThrow()
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 0, fault: 'stall', taskId: null })
+    expect(sim.tasks.size).toBe(1)
+  })
+
+  it('lets scripted responses take precedence over chaos faults', async () => {
+    const { url, sim } = await start({ chaos: { upscaleFaults: { code455: 1 } } })
+    const parent = sim.createParentTask()
+    sim.script('generateUpscale', { httpStatus: 500, body: { code: 500, msg: 'scripted', data: null } })
+    expect((await upscale(url, parent)).body.msg).toBe('scripted')
+    expect((await upscale(url, parent)).body.code).toBe(455)
+    expect(sim.calls.map((c) => c.fault)).toEqual([null, 'code455'])
+  })
+
+  it('repeats the same chaos decisions for the same seed', async () => {
+    const run = async (seed: number) => {
+      const { url, sim } = await start({ seed, completionDelayMs: 60_000, chaos: { dropCallbackRate: 0.5, upscaleFaults: { code455: 0.3 } } })
+      const receiver = await startReceiver()
+      const parent = sim.createParentTask()
+      const codes: number[] = []
+      for (let i = 0; i < 16; i++) codes.push((await upscale(url, parent, receiver.url)).body.code)
+      const ids = [...sim.tasks.values()].filter((t) => t.type === 'upscale').map((t) => t.id)
+      for (const id of ids) sim.completeNow(id)
+      return { codes, dropped: ids.map((id) => sim.droppedCallbacks.includes(id)) }
+    }
+    const a = await run(42)
+    expect(a).toEqual(await run(42))
+    expect(a.codes).toContain(455)
+    expect(a.codes).toContain(200)
+    expect(a.dropped).toContain(true)
+    expect(a.dropped).toContain(false)
+    expect(await run(43)).not.toEqual(a)
+  })
+
+  it('finds the generateUpscale calls for a gateway task id, and counts accepted upscales', async () => {
+    const { url, sim } = await start()
+    const receiver = await startReceiver()
+    const parent = sim.createParentTask()
+    const local = (id: string) => `${receiver.url}?task=${id}&token=t0k3n`
+    sim.script('generateUpscale', { httpStatus: 500, body: { code: 500, msg: 'boom', data: null } })
+    await upscale(url, parent, local('local-1'))
+    await upscale(url, parent, local('local-1'))
+    await upscale(url, parent, local('local-2'))
+    await upscale(url, parent, 'not a url')
+    await upscale(url, parent)
+    expect(sim.upscaleCallsFor('local-1').map((c) => c.httpStatus)).toEqual([500, 200])
+    expect(sim.upscaleCallsFor('local-2')).toHaveLength(1)
+    expect(sim.upscaleCallsFor('local-3')).toEqual([])
+    expect(sim.acceptedUpscales()).toBe(4)
   })
 })

@@ -107,13 +107,7 @@ describe("kie.ai's refusals", () => {
     ['400 bad request', rejected(400, 'imageIndex invalid'), 422, 'GW_UPSTREAM_REJECTED', null],
     ['401 our kie key is wrong', rejected(401, 'You do not have access permissions', 401), 502, 'GW_UPSTREAM_AUTH', null],
     ['505 feature disabled', rejected(505, 'upscale is disabled'), 503, 'GW_UPSTREAM_FEATURE_DISABLED', '60'],
-    ['501 generation failed', rejected(501, 'generation failed'), 502, 'GW_UPSTREAM_GENERATION_FAILED', null],
-    ['429 rate limited', transient('rate_limited'), 503, 'GW_UPSTREAM_RATE_LIMITED', '10'],
-    ['429 with Retry-After', transient('rate_limited', 4_200), 503, 'GW_UPSTREAM_RATE_LIMITED', '5'],
-    ['455 maintenance', transient('maintenance'), 503, 'GW_UPSTREAM_UNAVAILABLE', '30'],
-    ['HTTP 5xx', transient('server_error'), 503, 'GW_UPSTREAM_UNAVAILABLE', '30'],
-    ['a timeout', transient('timeout'), 503, 'GW_UPSTREAM_UNAVAILABLE', '30'],
-    ['a non-JSON answer', transient('bad_response'), 503, 'GW_UPSTREAM_UNAVAILABLE', '30']
+    ['501 generation failed', rejected(501, 'generation failed'), 502, 'GW_UPSTREAM_GENERATION_FAILED', null]
   ]
   it.each(cases)('maps %s and keeps the task as failed with the reason', async (_name, answer, status, code, retryAfter) => {
     t.kie.next.push(answer)
@@ -125,19 +119,43 @@ describe("kie.ai's refusals", () => {
     if (answer && 'msg' in answer && status === 422) expect(body.message).toContain(answer.msg)
     const id = String(res.headers.location).split('/').pop()!
     const row = t.repo.getTask(id)!
-    expect(row).toMatchObject({ status: 'failed', error_code: code, send_state: 'sending' })
+    expect(row).toMatchObject({ status: 'failed', error_code: code, send_state: 'sending', attempts: 1 })
     expect(row.error_message).toBe(body.message)
     expect(row.completed_at).not.toBeNull()
     const view = await t.app.inject({ url: `/upscale/${id}`, headers: auth() })
     expect(view.json()).toMatchObject({ status: 'failed', error: { code, message: body.message } })
   })
 
-  it('keeps the task failed, not pending, when the kie client itself throws', async () => {
-    t.kie.next.push(new Error('boom'))
+  it.each([
+    ['429 rate limited', transient('rate_limited'), 10_500],
+    ['429 with a longer Retry-After', transient('rate_limited', 42_000), 42_000],
+    ['455 maintenance', transient('maintenance'), 500],
+    ['HTTP 5xx', transient('server_error'), 500],
+    ['a non-JSON error page', transient('bad_response'), 500],
+    ['a refused connection', transient('network'), 500]
+  ])('answers %s with 202 queued and schedules a retry, never a 5xx', async (_name, answer, delayMs) => {
+    t.kie.next.push(answer)
     const res = await post({ taskId: hex32(), imageIndex: 1 })
-    expect(res.statusCode).toBe(503)
-    const row = t.repo.getTask(String(res.headers.location).split('/').pop()!)!
-    expect(row.status).toBe('failed')
+    expect(res.statusCode).toBe(202)
+    const body = res.json()
+    const retryAt = t.clock.now() + delayMs
+    expect(body).toMatchObject({ status: 'queued', kieTaskId: null, error: null, queue: { position: 1, estimatedSendAt: new Date(retryAt).toISOString() } })
+    expect(t.repo.getTask(body.id)).toMatchObject({ status: 'queued', send_state: 'pending', attempts: 1, next_attempt_at: retryAt, last_error: answer.message })
+  })
+
+  it.each([
+    ['a timeout after sending', { ...transient('timeout'), maybeDelivered: true }],
+    ['a connection reset mid-answer', { ...transient('network'), maybeDelivered: true }],
+    ['a 200 whose body cannot be read', { ...transient('bad_response'), maybeDelivered: true }],
+    ['the kie client throwing', new Error('boom')]
+  ])('never resends after %s: the task waits for its callback as submitted', async (_name, answer) => {
+    t.kie.next.push(answer)
+    const res = await post({ taskId: hex32(), imageIndex: 1 })
+    expect(res.statusCode).toBe(202)
+    const body = res.json()
+    expect(body).toMatchObject({ status: 'submitted', kieTaskId: null, queue: null })
+    expect(t.repo.getTask(body.id)).toMatchObject({ status: 'submitted', send_state: 'sending', attempts: 1 })
+    expect(t.repo.claimReady('someone', t.clock.now() + 3_600_000, 1000, 10)).toEqual([])
   })
 })
 

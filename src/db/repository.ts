@@ -1,7 +1,7 @@
 import type { Db } from './open.js'
 
 export type TaskStatus = 'queued' | 'submitted' | 'succeeded' | 'failed'
-export const FINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed']
+export type StatusSource = 'create' | 'submit' | 'callback' | 'reconcile' | 'timeout' | 'recovery' | 'deadline'
 
 export interface TaskRow {
   seq: number
@@ -17,6 +17,16 @@ export interface TaskRow {
   error_message: string | null
   send_state: 'pending' | 'sending' | 'sent'
   attempts: number
+  next_attempt_at: number
+  submit_deadline_at: number
+  lease_owner: string | null
+  lease_until: number | null
+  sent_at: number | null
+  last_error: string | null
+  reconcile_at: number | null
+  reconcile_attempts: number
+  upstream_state: string | null
+  status_source: StatusSource
   created_at: number
   updated_at: number
   completed_at: number | null
@@ -29,6 +39,7 @@ export interface NewTask {
   parentTaskId: string
   imageIndex: number
   waterMark: string | null
+  submitDeadlineAt: number
 }
 
 export type Outcome =
@@ -55,12 +66,19 @@ export interface ListQuery {
   limit: number
 }
 
+export interface Budget {
+  /** Requests counted in the window; a send is allowed while below max. */
+  max: number
+  windowStart: number
+}
+
 /** All SQL that the running gateway issues, each statement prepared once. */
 export function createRepository(db: Db) {
   const s = {
     insertTask: db.prepare(`INSERT INTO tasks
-      (id, owner, status, parent_task_id, image_index, water_mark, created_at, updated_at, last_activity_at)
-      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @now, @now, @now)
+      (id, owner, status, parent_task_id, image_index, water_mark, next_attempt_at, submit_deadline_at,
+       created_at, updated_at, last_activity_at)
+      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @now, @submitDeadlineAt, @now, @now, @now)
       RETURNING *`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
@@ -68,37 +86,97 @@ export function createRepository(db: Db) {
       ORDER BY seq DESC LIMIT @limit`),
     listByStatus: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND status = @status AND seq < @beforeSeq
       ORDER BY seq DESC LIMIT @limit`),
-    markSending: db.prepare(`UPDATE tasks SET send_state = 'sending', attempts = attempts + 1, updated_at = @now
-      WHERE id = @id AND status = 'queued' AND send_state = 'pending'`),
-    markSubmitted: db.prepare(`UPDATE tasks SET status = 'submitted', send_state = 'sent', kie_task_id = @kieTaskId,
+
+    // The send queue.
+    readyAhead: db.prepare(`SELECT count(*) AS n FROM tasks
+      WHERE status = 'queued' AND send_state = 'pending' AND seq < @seq AND next_attempt_at <= @now`),
+    queuePosition: db.prepare(`SELECT count(*) AS n FROM tasks
+      WHERE status = 'queued' AND send_state = 'pending' AND seq <= ?`),
+    claimable: db.prepare(`SELECT id FROM tasks
+      WHERE status = 'queued' AND send_state = 'pending' AND next_attempt_at <= @now
+        AND (lease_until IS NULL OR lease_until < @now)
+      ORDER BY seq LIMIT @limit`),
+    releaseLease: db.prepare('UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?'),
+    lease: db.prepare('UPDATE tasks SET lease_owner = @owner, lease_until = @until WHERE id = @id RETURNING *'),
+    nextAttemptAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
+    slotsUsed: db.prepare('SELECT count(*) AS n FROM send_slots WHERE sent_at > ?'),
+    slotFreesAt: db.prepare('SELECT sent_at FROM send_slots WHERE sent_at > ? ORDER BY sent_at LIMIT 1 OFFSET ?'),
+    insertSlot: db.prepare('INSERT INTO send_slots (sent_at) VALUES (?)'),
+    pruneSlots: db.prepare('DELETE FROM send_slots WHERE sent_at <= ?'),
+    beginSend: db.prepare(`UPDATE tasks SET send_state = 'sending', sent_at = @now, attempts = attempts + 1,
+        lease_owner = NULL, lease_until = NULL, updated_at = @now
+      WHERE id = @id AND status = 'queued' AND send_state = 'pending'
+        AND (lease_owner IS NULL OR lease_owner = @owner OR lease_until < @now)`),
+    markSubmitted: db.prepare(`UPDATE tasks SET status = 'submitted', status_source = 'submit', send_state = 'sent',
+        kie_task_id = @kieTaskId, upstream_state = 'generating', reconcile_at = @reconcileAt, last_error = NULL,
         updated_at = @now, last_activity_at = @now
       WHERE id = @id AND status = 'queued'`),
     // A callback may have finished the task before the submission answer was recorded.
     learnKieTaskId: db.prepare(`UPDATE tasks SET send_state = 'sent', kie_task_id = coalesce(kie_task_id, @kieTaskId)
       WHERE id = @id AND (kie_task_id IS NULL OR send_state <> 'sent')`),
-    finish: db.prepare(`UPDATE tasks SET status = @status, result_urls = @resultUrls, error_code = @errorCode,
-        error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
-        completed_at = @now, updated_at = @now, last_activity_at = @now
+    markOutcomeUnknown: db.prepare(`UPDATE tasks SET status = 'submitted', status_source = @source, last_error = @reason,
+        updated_at = @now
+      WHERE id = @id AND status = 'queued' AND send_state = 'sending'`),
+    scheduleRetry: db.prepare(`UPDATE tasks SET send_state = 'pending', next_attempt_at = @at, last_error = @reason,
+        updated_at = @now
+      WHERE id = @id AND status = 'queued' AND send_state = 'sending'`),
+    finish: db.prepare(`UPDATE tasks SET status = @status, status_source = @source, result_urls = @resultUrls,
+        error_code = @errorCode, error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
+        completed_at = @completedAt, updated_at = @now, last_activity_at = @now, lease_owner = NULL, lease_until = NULL
       WHERE id = @id AND status IN ('queued', 'submitted')`),
+
+    // Reconciliation and sweeps.
+    dueForReconcile: db.prepare(`SELECT * FROM tasks
+      WHERE status = 'submitted' AND kie_task_id IS NOT NULL AND reconcile_at <= @now
+      ORDER BY reconcile_at LIMIT @limit`),
+    noteReconcile: db.prepare(`UPDATE tasks SET reconcile_at = @nextAt, reconcile_attempts = reconcile_attempts + 1,
+        upstream_state = @state,
+        last_activity_at = CASE WHEN @alive = 1 THEN @now ELSE last_activity_at END
+      WHERE id = @id AND status = 'submitted'`),
+    timedOut: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NOT NULL AND last_activity_at <= ?`),
+    unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ?`),
+    pastDeadline: db.prepare(`SELECT id FROM tasks
+      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ?`),
+    orphanedSends: db.prepare(`SELECT id FROM tasks WHERE status = 'queued' AND send_state = 'sending'`),
+    releaseLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL
+      WHERE status = 'queued' AND lease_owner IS NOT NULL`),
+    statusCounts: db.prepare(`SELECT status, count(*) AS n FROM tasks GROUP BY status`),
+
     insertDelivery: db.prepare(`INSERT INTO callback_deliveries
       (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address, body)
       VALUES (@receivedAt, @taskId, @kieTaskId, @verdict, @httpStatus, @contentType, @signature, @signatureTimestamp, @remoteAddress, @body)`),
     deliveriesFor: db.prepare('SELECT * FROM callback_deliveries WHERE task_id = ? ORDER BY id'),
+    eventsFor: db.prepare('SELECT from_status, to_status, source, at FROM task_events WHERE task_id = ? ORDER BY id'),
     getSetting: db.prepare('SELECT value FROM settings WHERE name = ?'),
     insertSetting: db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     ping: db.prepare('SELECT count(*) AS n FROM schema_migrations')
   }
 
-  const finish = (id: string, outcome: Outcome, now: number, kieTaskId: string | null = null): boolean =>
+  const count = (stmt: { get: (...a: never[]) => unknown }, ...args: unknown[]) =>
+    ((stmt.get as (...a: unknown[]) => { n: number })(...args)).n
+
+  const finish = (
+    id: string,
+    outcome: Outcome,
+    now: number,
+    source: StatusSource,
+    kieTaskId: string | null = null,
+    completedAt: number = now
+  ): boolean =>
     s.finish.run({
       id,
       now,
+      source,
       kieTaskId,
+      completedAt,
       status: outcome.status,
       resultUrls: outcome.status === 'succeeded' ? JSON.stringify(outcome.resultUrls) : null,
       errorCode: outcome.status === 'failed' ? outcome.code : null,
       errorMessage: outcome.status === 'failed' ? outcome.message : null
     }).changes === 1
+
+  const failEach = (ids: Array<{ id: string }>, code: string, message: string, now: number, source: StatusSource) =>
+    ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
 
   return {
     createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, now }) as TaskRow,
@@ -111,26 +189,79 @@ export function createRepository(db: Db) {
         beforeSeq: q.beforeSeq ?? Number.MAX_SAFE_INTEGER,
         limit: q.limit
       }) as TaskRow[],
-    /** Claims a queued task for its one and only send; false if it was claimed already. */
-    markSending: (id: string, now: number) => s.markSending.run({ id, now }).changes === 1,
+
+    /** Queued tasks that arrived before this one and may be sent now: they go first. */
+    readyAhead: (seq: number, now: number) => count(s.readyAhead, { seq, now }),
+    queuePosition: (seq: number) => count(s.queuePosition, seq),
+    earliestNextAttempt: () => (s.nextAttemptAt.get() as { at: number | null }).at,
+    slotsUsed: (b: Budget) => count(s.slotsUsed, b.windowStart),
+    /** When the index-th oldest send still counted in the window started. */
+    slotTime: (b: Budget, index: number): number | null =>
+      (s.slotFreesAt.get(b.windowStart, index) as { sent_at: number } | undefined)?.sent_at ?? null,
+    /** Leases up to `limit` sendable tasks, oldest first, to one sender. */
+    claimReady: db.transaction((owner: string, now: number, leaseMs: number, limit: number): TaskRow[] =>
+      (s.claimable.all({ now, limit }) as Array<{ id: string }>).map(
+        ({ id }) => s.lease.get({ id, owner, until: now + leaseMs }) as TaskRow
+      )
+    ),
+    releaseLease: (id: string, owner: string) => s.releaseLease.run(id, owner).changes === 1,
+    /**
+     * Takes a slot of the rate budget and marks the task as sending, atomically: from here on the
+     * request may reach kie.ai, so the task is never sent again. Called right before the request.
+     */
+    beginSend: db.transaction((id: string, owner: string | null, now: number, b: Budget): 'ok' | 'no_budget' | 'gone' => {
+      if (count(s.slotsUsed, b.windowStart) >= b.max) return 'no_budget'
+      if (s.beginSend.run({ id, owner, now }).changes !== 1) return 'gone'
+      s.insertSlot.run(now)
+      s.pruneSlots.run(b.windowStart)
+      return 'ok'
+    }),
     /** kie.ai accepted the task. A callback that already finished it keeps its state. */
-    markSubmitted: db.transaction((id: string, kieTaskId: string, now: number): boolean => {
-      if (s.markSubmitted.run({ id, kieTaskId, now }).changes === 1) return true
+    markSubmitted: db.transaction((id: string, kieTaskId: string, now: number, reconcileAt: number): boolean => {
+      if (s.markSubmitted.run({ id, kieTaskId, now, reconcileAt }).changes === 1) return true
       s.learnKieTaskId.run({ id, kieTaskId })
       return false
     }),
+    /** The request may have reached kie.ai but its answer is lost: wait for the callback, never resend. */
+    markOutcomeUnknown: (id: string, now: number, reason: string, source: StatusSource = 'submit') =>
+      s.markOutcomeUnknown.run({ id, now, reason, source }).changes === 1,
+    /** kie.ai certainly did not take the task: it may be sent again at `at`. */
+    scheduleRetry: (id: string, now: number, at: number, reason: string) =>
+      s.scheduleRetry.run({ id, now, at, reason }).changes === 1,
     /** Forward-only: a task that is already final never changes. */
     finish,
+
+    dueForReconcile: (now: number, limit: number) => s.dueForReconcile.all({ now, limit }) as TaskRow[],
+    noteReconcile: (id: string, now: number, nextAt: number, state: string, alive: boolean) =>
+      s.noteReconcile.run({ id, now, nextAt, state, alive: alive ? 1 : 0 }).changes === 1,
+    failTimedOut: (now: number, timeoutMs: number, message: string) =>
+      failEach(s.timedOut.all(now - timeoutMs) as Array<{ id: string }>, 'GW_TIMEOUT', message, now, 'timeout'),
+    failUnknownOutcomes: (now: number, afterMs: number, message: string) =>
+      failEach(s.unknownExpired.all(now - afterMs) as Array<{ id: string }>, 'GW_UPSTREAM_OUTCOME_UNKNOWN', message, now, 'timeout'),
+    failPastDeadline: (now: number, message: string) =>
+      failEach(s.pastDeadline.all(now) as Array<{ id: string }>, 'GW_UPSTREAM_UNAVAILABLE', message, now, 'deadline'),
+    /** After a crash: sends that may have gone out wait for their callback; leases are void. */
+    recover: db.transaction((now: number): { unknown: number; released: number } => {
+      const orphans = s.orphanedSends.all() as Array<{ id: string }>
+      for (const { id } of orphans) {
+        s.markOutcomeUnknown.run({ id, now, reason: 'the gateway stopped while this request was in flight', source: 'recovery' })
+      }
+      return { unknown: orphans.length, released: s.releaseLeases.run().changes }
+    }),
+    statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
+
     /** Stores the delivery and, when it carries an outcome, applies it, atomically. */
     recordCallback: db.transaction(
       (delivery: CallbackDelivery, apply?: { taskId: string; outcome: Outcome; kieTaskId: string | null }): boolean => {
-        const changed = apply ? finish(apply.taskId, apply.outcome, delivery.receivedAt, apply.kieTaskId) : false
+        const changed = apply ? finish(apply.taskId, apply.outcome, delivery.receivedAt, 'callback', apply.kieTaskId) : false
         // An outcome for a task that is already final is kept, but marked as having changed nothing.
         s.insertDelivery.run(apply && !changed ? { ...delivery, verdict: 'ignored_final' } : delivery)
         return changed
       }
     ),
     callbackDeliveries: (taskId: string) => s.deliveriesFor.all(taskId) as Array<Record<string, unknown>>,
+    taskEvents: (taskId: string) =>
+      s.eventsFor.all(taskId) as Array<{ from_status: TaskStatus | null; to_status: TaskStatus; source: StatusSource; at: number }>,
     /** Returns the stored value, storing `make()` first if there is none. */
     getOrCreateSetting: (name: string, make: () => string): string => {
       s.insertSetting.run(name, make())

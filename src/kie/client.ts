@@ -32,8 +32,9 @@ export interface RecordInfo {
 }
 
 export interface KieClient {
-  generateUpscale(req: UpscaleRequest): Promise<KieResult<{ taskId: string }>>
-  recordInfo(kieTaskId: string): Promise<KieResult<RecordInfo>>
+  /** `abort` ends the request early (shutdown); its outcome is then unknown. */
+  generateUpscale(req: UpscaleRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
+  recordInfo(kieTaskId: string, abort?: AbortSignal): Promise<KieResult<RecordInfo>>
 }
 
 export interface KieClientOptions {
@@ -116,7 +117,13 @@ const hasTaskId = (d: unknown): d is { taskId: string } =>
 const isRecord = (d: unknown): d is RecordInfo => typeof d === 'object' && d !== null && typeof (d as RecordInfo).successFlag === 'number'
 
 export function createKieClient(opts: KieClientOptions): KieClient {
-  async function call<T>(method: 'GET' | 'POST', path: string, body: unknown, hasData: (d: unknown) => d is T): Promise<KieResult<T>> {
+  async function call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    hasData: (d: unknown) => d is T,
+    abort: AbortSignal | undefined
+  ): Promise<KieResult<T>> {
     const started = performance.now()
     try {
       const res = await fetch(opts.baseUrl + path, {
@@ -126,7 +133,7 @@ export function createKieClient(opts: KieClientOptions): KieClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' })
         },
         body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(opts.timeoutMs),
+        signal: abort ? AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), abort]) : AbortSignal.timeout(opts.timeoutMs),
         redirect: 'error'
       })
       const text = await res.text()
@@ -135,7 +142,7 @@ export function createKieClient(opts: KieClientOptions): KieClient {
       return result
     } catch (err) {
       const code = errorCode(err)
-      const timedOut = (err as Error)?.name === 'TimeoutError'
+      const timedOut = (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError'
       opts.log?.warn({ path, code, timedOut, ms: Math.round(performance.now() - started) }, 'kie.ai call failed')
       return {
         ok: false,
@@ -149,8 +156,8 @@ export function createKieClient(opts: KieClientOptions): KieClient {
   }
 
   return {
-    generateUpscale: (req) => call('POST', '/api/v1/mj/generateUpscale', req, hasTaskId),
-    recordInfo: (kieTaskId) =>
-      call('GET', `/api/v1/mj/record-info?taskId=${encodeURIComponent(kieTaskId)}`, undefined, isRecord)
+    generateUpscale: (req, abort) => call('POST', '/api/v1/mj/generateUpscale', req, hasTaskId, abort),
+    recordInfo: (kieTaskId, abort) =>
+      call('GET', `/api/v1/mj/record-info?taskId=${encodeURIComponent(kieTaskId)}`, undefined, isRecord, abort)
   }
 }

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+import type { Chaos } from './chaos.js'
 import { mjRoutes } from './routes-mj.js'
 import { fileRoutes } from './routes-files.js'
 import { Simulator, type ApiCall } from './state.js'
@@ -16,8 +17,15 @@ export interface SimulatorOptions {
   callbackRetryScale?: number
   /** how long a callback receiver has to answer; kie.ai allows 15 s */
   callbackTimeoutMs?: number
+  /** new-task requests (generate, generateUpscale) allowed per rateLimitWindowMs; default 20 per 10 s */
   rateLimitMax?: number
   rateLimitWindowMs?: number
+  /** GET record-info requests allowed in any sliding 1 s window (default 10); Infinity disables */
+  queryRateLimitPerSecond?: number
+  /** initial chaos switches (all off by default); sim.chaos can be changed later */
+  chaos?: Partial<Chaos>
+  /** makes the chaos randomness deterministic; default Math.random */
+  seed?: number
   credits?: number
   /** base for result file URLs; default the listen URL */
   publicUrl?: string
@@ -68,11 +76,14 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
     callbackTimeoutMs: opts.callbackTimeoutMs ?? 15_000,
     rateLimitMax: opts.rateLimitMax ?? 20,
     rateLimitWindowMs: opts.rateLimitWindowMs ?? 10_000,
+    queryRateLimitPerSecond: opts.queryRateLimitPerSecond ?? 10,
     credits: opts.credits ?? 10_000,
-    publicUrl: (opts.publicUrl ?? 'http://127.0.0.1').replace(/\/+$/, '')
+    publicUrl: (opts.publicUrl ?? 'http://127.0.0.1').replace(/\/+$/, ''),
+    seed: opts.seed,
+    chaos: opts.chaos
   }, app.log)
 
-  const calls = new WeakMap<FastifyRequest, ApiCall>()
+  const calls = (request: FastifyRequest): ApiCall | undefined => sim.callOf(request)
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/')) return
     const url = new URL(request.url, 'http://sim')
@@ -83,18 +94,19 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
       query: Object.fromEntries(url.searchParams),
       body: undefined,
       httpStatus: 0,
-      code: null
+      code: null,
+      taskId: null,
+      fault: null
     }
-    sim.calls.push(call)
-    calls.set(request, call)
+    sim.trackCall(request, call)
     if (!bearerMatches(request.headers.authorization, opts.apiKey)) return await reply.code(401).send(UNAUTHORIZED)
   })
   app.addHook('preValidation', async (request) => {
-    const call = calls.get(request)
+    const call = calls(request)
     if (call !== undefined) call.body = request.body
   })
   app.addHook('onSend', async (request, reply, payload) => {
-    const call = calls.get(request)
+    const call = calls(request)
     if (call !== undefined) {
       call.httpStatus = reply.statusCode
       call.code = codeOf(payload)

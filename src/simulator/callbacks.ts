@@ -17,6 +17,15 @@ export interface CallbackAttempt {
   status: number | null
   body: CallbackPayload
   headers: Record<string, string>
+  /** true for a chaos duplicate: an extra delivery after the callback already got its HTTP 200 */
+  duplicate: boolean
+}
+
+export interface DeliveryOptions {
+  /** wait this long before the first attempt */
+  delayMs?: number
+  /** once an attempt gets HTTP 200, send the same callback once more after this many ms */
+  duplicateAfterMs?: number | null
 }
 
 export interface DispatcherDeps {
@@ -38,13 +47,25 @@ export class CallbackDispatcher {
   }
 
   /** First delivery of a finished task, retried on anything but HTTP 200. */
-  deliver (taskId: string, url: string, payload: CallbackPayload): void {
+  deliver (taskId: string, url: string, payload: CallbackPayload, opts: DeliveryOptions = {}): void {
+    const delayMs = opts.delayMs ?? 0
+    if (delayMs > 0) {
+      this.#deps.timers.after(delayMs, () => this.deliver(taskId, url, payload, { ...opts, delayMs: 0 }))
+      return
+    }
     // Signed once per delivery: whether kie.ai re-signs retries is undocumented, and the
     // stale timestamp is the harder case for a receiver's timestamp window.
     const timestamp = Math.floor(Date.now() / 1000)
     const run = (round: number): void => {
       void this.send(taskId, url, payload, timestamp).then((status) => {
-        if (status === 200 || this.#deps.timers.closed) return
+        if (this.#deps.timers.closed) return
+        if (status === 200) {
+          const after = opts.duplicateAfterMs
+          if (after != null) {
+            this.#deps.timers.after(after, () => { void this.send(taskId, url, payload, timestamp, true) })
+          }
+          return
+        }
         const delay = RETRY_DELAYS_MS[round]
         if (delay === undefined) {
           this.#deps.log.warn({ taskId, url, status }, 'simulator: callback given up after retries')
@@ -58,7 +79,7 @@ export class CallbackDispatcher {
 
   /** One delivery attempt; resolves to the HTTP status received, or null. */
   async send (taskId: string, url: string, payload: CallbackPayload,
-    timestamp = Math.floor(Date.now() / 1000)): Promise<number | null> {
+    timestamp = Math.floor(Date.now() / 1000), duplicate = false): Promise<number | null> {
     if (this.#deps.timers.closed) return null
     const attempt = (this.#ordinals.get(taskId) ?? 0) + 1
     this.#ordinals.set(taskId, attempt)
@@ -69,8 +90,8 @@ export class CallbackDispatcher {
     }
     const at = Date.now()
     const status = await this.#post(url, JSON.stringify(payload), headers)
-    this.#deps.record({ taskId, url, attempt, at, status, body: payload, headers })
-    this.#deps.log.info({ taskId, url, attempt, status }, 'simulator: callback attempt')
+    this.#deps.record({ taskId, url, attempt, at, status, body: payload, headers, duplicate })
+    this.#deps.log.info({ taskId, url, attempt, status, duplicate }, 'simulator: callback attempt')
     return status
   }
 

@@ -4,9 +4,9 @@ import {
   CreditEnvelopeSchema, ErrorEnvelopeSchema, GenerateBodySchema, RecordInfoEnvelopeSchema,
   RecordInfoQuerySchema, TaskIdEnvelopeSchema, UpscaleBodySchema, type GenerateBody, type UpscaleBody
 } from './schemas.js'
+import { playFault } from './faults.js'
 import { hangUp, playScript } from './scripted.js'
 import type { Simulator } from './state.js'
-import { toRecordInfo } from './views.js'
 
 interface Answer { httpStatus: number, body: { code: number, msg: string, data: unknown } }
 
@@ -15,12 +15,22 @@ const ok = (data: unknown): Answer => ({ httpStatus: 200, body: { code: 200, msg
 const fail = (code: number, msg: string, httpStatus = 200): Answer => ({ httpStatus, body: { code, msg, data: null } })
 const RATE_LIMITED = (sim: Simulator): Answer => fail(429,
   `Rate limit exceeded: at most ${sim.config.rateLimitMax} new tasks per ${sim.config.rateLimitWindowMs} ms`, 429)
+const QUERIES_LIMITED = fail(429, 'Too many requests', 429)
+
+/** When the request arrived: the rate limits count by arrival, not by when the handler runs. */
+const arrivedAt = (sim: Simulator, request: FastifyRequest): number => sim.callOf(request)?.at ?? Date.now()
+
+function created (sim: Simulator, request: FastifyRequest, taskId: string): Answer {
+  const call = sim.callOf(request)
+  if (call !== undefined) call.taskId = taskId
+  return ok({ taskId })
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Shared front half of the two task-creating endpoints: rate limit, body shape, schema. */
 function checkNewTask (sim: Simulator, request: FastifyRequest): Answer | null {
-  if (!sim.admitNewTask()) return RATE_LIMITED(sim)
+  if (!sim.admitNewTask(arrivedAt(sim, request))) return RATE_LIMITED(sim)
   if (!isObject(request.body)) return fail(400, 'Request body must be a JSON object')
   if (request.validationError !== undefined) return fail(422, `Validation failed: ${request.validationError.message}`)
   return null
@@ -29,8 +39,7 @@ function checkNewTask (sim: Simulator, request: FastifyRequest): Answer | null {
 function generate (sim: Simulator, request: FastifyRequest): Answer {
   const rejected = checkNewTask(sim, request)
   if (rejected !== null) return rejected
-  const task = sim.createGenerateTask(request.body as GenerateBody)
-  return ok({ taskId: task.id })
+  return created(sim, request, sim.createGenerateTask(request.body as GenerateBody).id)
 }
 
 function upscale (sim: Simulator, request: FastifyRequest): Answer {
@@ -42,15 +51,15 @@ function upscale (sim: Simulator, request: FastifyRequest): Answer {
   if (parent.state !== 'success') return fail(422, `parent task is not finished successfully (successFlag ${parent.successFlag})`)
   if (sim.credits < 1) return fail(402, 'Insufficient credits. Please top up your account.')
   sim.credits -= 1
-  const task = sim.createUpscaleTask(parent, body)
-  return ok({ taskId: task.id })
+  return created(sim, request, sim.createUpscaleTask(parent, body).id)
 }
 
 function recordInfo (sim: Simulator, request: FastifyRequest): Answer {
   const { taskId } = request.query as { taskId?: unknown }
+  if (!sim.admitStatusQuery(arrivedAt(sim, request))) return QUERIES_LIMITED
   if (request.validationError !== undefined || typeof taskId !== 'string') return fail(422, 'taskId is required')
   const task = sim.tasks.get(taskId)
-  return task === undefined ? fail(422, 'recordInfo is null') : ok(toRecordInfo(task))
+  return task === undefined ? fail(422, 'recordInfo is null') : ok(sim.recordInfoOf(task))
 }
 
 export const mjRoutes: FastifyPluginAsyncTypebox<{ sim: Simulator }> = async (app, { sim }) => {
@@ -70,8 +79,13 @@ export const mjRoutes: FastifyPluginAsyncTypebox<{ sim: Simulator }> = async (ap
   }, async (request, reply) => {
     const script = sim.takeScript('generateUpscale')
     if (script !== undefined && script !== 'accept-then-hangup') return await playScript(request, reply, script)
+    // scripted answers take precedence over chaos
+    const fault = script === undefined ? sim.pickUpscaleFault() : null
+    const call = sim.callOf(request)
+    if (call !== undefined) call.fault = fault
+    if (fault !== null && fault !== 'acceptThenHangup') return await playFault(request, reply, fault)
     const answer = upscale(sim, request)
-    if (script === 'accept-then-hangup') return hangUp(request, reply)
+    if (script === 'accept-then-hangup' || fault === 'acceptThenHangup') return hangUp(request, reply)
     return await reply.code(answer.httpStatus).send(answer.body as never)
   })
 

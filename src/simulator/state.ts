@@ -1,74 +1,39 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import { CallLog } from './calls.js'
 import { CallbackDispatcher, type CallbackAttempt } from './callbacks.js'
-import type { GenerateBody, UpscaleBody } from './schemas.js'
+import {
+  chance, chaoticRecordInfo, defaultChaos, jitter, mulberry32, pickUpscaleFault, SlidingWindow,
+  type Chaos, type UpscaleFault
+} from './chaos.js'
+import type { GenerateBody, RecordInfo, UpscaleBody } from './schemas.js'
 import { TimerSet } from './timers.js'
-import { callbackPayload } from './views.js'
+import type { ScriptedEndpoint, ScriptedResponse, SimTask, SimulatorConfig } from './types.js'
+import { callbackPayload, toRecordInfo } from './views.js'
 
-export type ScriptedEndpoint = 'generateUpscale' | 'recordInfo'
-export type ScriptedResponse =
-  | { httpStatus?: number, body?: unknown, raw?: string, delayMs?: number }
-  | 'hangup' | 'accept-then-hangup' | 'stall'
-
-export interface SimTask {
-  id: string
-  type: 'generate' | 'upscale'
-  /** what record-info reports as taskType */
-  taskType: string
-  parentTaskId: string | null
-  imageIndex: number | null
-  prompt: string | null
-  waterMark: string | null
-  callBackUrl: string | null
-  state: 'generating' | 'success' | 'failed'
-  successFlag: 0 | 1 | 3
-  resultUrls: string[]
-  errorMessage: string | null
-  createTime: number
-  completeTime: number | null
-  paramJson: string
-  /** decided at creation so a later change of failUpscales does not flip a running task; null = succeeds */
-  failWith: string | null
-}
-
-export interface ApiCall {
-  at: number
-  method: string
-  path: string
-  query: Record<string, unknown>
-  body: unknown
-  /** 0 when no HTTP answer was sent (hangup, stall) */
-  httpStatus: number
-  code: number | null
-}
-
-export interface SimulatorConfig {
-  hmacKey: string | undefined
-  completionDelayMs: number
-  callbackRetryScale: number
-  callbackTimeoutMs: number
-  rateLimitMax: number
-  rateLimitWindowMs: number
-  credits: number
-  publicUrl: string
-}
+export type { ApiCall, ScriptedEndpoint, ScriptedResponse, SimTask, SimulatorConfig } from './types.js'
 
 export const UPSCALE_FAILURE = 'Generation failed: content moderation'
 
 const newId = (): string => randomBytes(16).toString('hex')
 
-export class Simulator {
-  readonly calls: ApiCall[] = []
+export class Simulator extends CallLog {
   readonly callbacks: CallbackAttempt[] = []
+  /** ids of finished tasks whose callback chaos dropped (no attempt was made) */
+  readonly droppedCallbacks: string[] = []
   readonly tasks = new Map<string, SimTask>()
   credits: number
   failUpscales = false
   publicUrl: string
+  /** the chaos switches; change them at any time */
+  chaos: Chaos
   readonly config: Readonly<SimulatorConfig>
 
   readonly #files = new Set<string>()
   readonly #scripts: Record<ScriptedEndpoint, ScriptedResponse[]> = { generateUpscale: [], recordInfo: [] }
-  #window: number[] = []
+  readonly #newTasks: SlidingWindow
+  readonly #queries: SlidingWindow
+  #rand: () => number = Math.random
   readonly #completions = new Map<string, NodeJS.Timeout | null>()
   #paused = false
   readonly #timers = new TimerSet()
@@ -76,8 +41,13 @@ export class Simulator {
   readonly #log: FastifyBaseLogger
 
   constructor (config: SimulatorConfig, log: FastifyBaseLogger) {
+    super()
     this.config = Object.freeze({ ...config })
     this.credits = config.credits
+    this.chaos = { ...defaultChaos(), ...config.chaos }
+    this.reseed(config.seed)
+    this.#newTasks = new SlidingWindow(config.rateLimitMax, config.rateLimitWindowMs)
+    this.#queries = new SlidingWindow(config.queryRateLimitPerSecond, 1000)
     this.publicUrl = config.publicUrl
     this.#log = log
     this.#dispatcher = new CallbackDispatcher({
@@ -99,12 +69,29 @@ export class Simulator {
     return this.#scripts[endpoint].shift()
   }
 
-  /** Sliding window over new-task requests; a rejected request is dropped and not counted. */
-  admitNewTask (now = Date.now()): boolean {
-    this.#window = this.#window.filter((t) => now - t < this.config.rateLimitWindowMs)
-    if (this.#window.length >= this.config.rateLimitMax) return false
-    this.#window.push(now)
-    return true
+  /** Restart the chaos randomness from `seed` (undefined: Math.random). */
+  reseed (seed?: number): void {
+    this.#rand = seed === undefined ? Math.random : mulberry32(seed)
+  }
+
+  /** Sliding window over new-task requests by arrival time; a rejected request is dropped and not counted. */
+  admitNewTask (arrivedAt = Date.now()): boolean {
+    return this.#newTasks.admit(arrivedAt)
+  }
+
+  /** Sliding 1 s window over record-info requests by arrival time; a rejected request is not counted. */
+  admitStatusQuery (arrivedAt = Date.now()): boolean {
+    return this.#queries.admit(arrivedAt)
+  }
+
+  /** Draw the chaos fault (if any) that answers this generateUpscale request instead of normal handling. */
+  pickUpscaleFault (): UpscaleFault | null {
+    return pickUpscaleFault(this.#rand, this.chaos.upscaleFaults)
+  }
+
+  /** What record-info reports for a task, chaos switches applied. */
+  recordInfoOf (task: SimTask): RecordInfo {
+    return chaoticRecordInfo(toRecordInfo(task), this.chaos, () => this.#alternateUrls(task), UPSCALE_FAILURE)
   }
 
   createGenerateTask (body: GenerateBody): SimTask {
@@ -225,6 +212,29 @@ export class Simulator {
       task.successFlag = 1
     }
     this.#log.info({ taskId: task.id, state: task.state }, 'simulator: task finished')
-    if (task.callBackUrl !== null) this.#dispatcher.deliver(task.id, task.callBackUrl, callbackPayload(task))
+    if (task.callBackUrl !== null) this.#callBack(task, task.callBackUrl)
+  }
+
+  /** Send the completion callback, through the callback chaos switches. */
+  #callBack (task: SimTask, url: string): void {
+    const chaos = this.chaos
+    if (chance(this.#rand, chaos.dropCallbackRate)) {
+      this.droppedCallbacks.push(task.id)
+      this.#log.info({ taskId: task.id }, 'simulator: chaos dropped the callback')
+      return
+    }
+    const delayMs = chaos.callbackDelayMs + jitter(this.#rand, chaos.callbackJitterMs)
+    const duplicate = chance(this.#rand, chaos.duplicateCallbackRate)
+    this.#dispatcher.deliver(task.id, url, callbackPayload(task), {
+      delayMs,
+      duplicateAfterMs: duplicate ? chaos.duplicateDelayMs : null
+    })
+  }
+
+  /** Result files for a failed task that record-info must show as a success (recordInfoDisagrees). */
+  #alternateUrls (task: SimTask): string[] {
+    const names = task.type === 'upscale' ? [`${task.id}_0_0.png`] : [0, 1, 2, 3].map((i) => `${task.id}_0_${i}.png`)
+    for (const name of names) this.#files.add(name)
+    return names.map((name) => `${this.publicUrl}/files/${name}`)
   }
 }

@@ -29,7 +29,17 @@ export const TaskSchema = Type.Object(
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     createdAt: Iso,
     updatedAt: Iso,
-    completedAt: Type.Union([Iso, Type.Null()])
+    completedAt: Type.Union([Iso, Type.Null()]),
+    queue: Type.Union(
+      [
+        Type.Object({
+          position: Type.Integer({ minimum: 1, description: '1 = next to be sent' }),
+          estimatedSendAt: Iso
+        }),
+        Type.Null()
+      ],
+      { description: 'Where a queued task stands; null once it has been sent' }
+    )
   },
   { $id: 'Task', title: 'Task' }
 )

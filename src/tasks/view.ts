@@ -1,9 +1,10 @@
 import type { TaskRow } from '../db/repository.js'
+import type { QueueInfo } from '../submission/estimate.js'
 import type { Task } from './schemas.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-export function toTask(row: TaskRow): Task {
+export function toTask(row: TaskRow, queue: QueueInfo | null = null): Task {
   return {
     id: row.id,
     status: row.status,
@@ -15,7 +16,8 @@ export function toTask(row: TaskRow): Task {
     error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' },
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
-    completedAt: row.completed_at === null ? null : iso(row.completed_at)
+    completedAt: row.completed_at === null ? null : iso(row.completed_at),
+    queue: queue && { position: queue.position, estimatedSendAt: iso(queue.estimatedSendAt) }
   }
 }
 

@@ -1,0 +1,60 @@
+import type { Chaos, UpscaleFault } from './chaos.js'
+
+export type ScriptedEndpoint = 'generateUpscale' | 'recordInfo'
+export type ScriptedResponse =
+  | { httpStatus?: number, body?: unknown, raw?: string, delayMs?: number }
+  | 'hangup' | 'accept-then-hangup' | 'stall'
+
+export interface SimTask {
+  id: string
+  type: 'generate' | 'upscale'
+  /** what record-info reports as taskType */
+  taskType: string
+  parentTaskId: string | null
+  imageIndex: number | null
+  prompt: string | null
+  waterMark: string | null
+  callBackUrl: string | null
+  state: 'generating' | 'success' | 'failed'
+  successFlag: 0 | 1 | 3
+  resultUrls: string[]
+  errorMessage: string | null
+  createTime: number
+  completeTime: number | null
+  paramJson: string
+  /** decided at creation so a later change of failUpscales does not flip a running task; null = succeeds */
+  failWith: string | null
+}
+
+export interface ApiCall {
+  /** arrival time (ms), the time the rate limits count by */
+  at: number
+  method: string
+  path: string
+  query: Record<string, unknown>
+  body: unknown
+  /** 0 when no HTTP answer was sent (hangup, accept-then-hangup, stall) */
+  httpStatus: number
+  code: number | null
+  /** the task this request created (also set for accept-then-hangup, which sends no answer) */
+  taskId: string | null
+  /** the chaos fault that answered this request instead of normal handling, if any */
+  fault: UpscaleFault | null
+}
+
+export interface SimulatorConfig {
+  hmacKey: string | undefined
+  completionDelayMs: number
+  callbackRetryScale: number
+  callbackTimeoutMs: number
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  /** GET record-info requests allowed in any sliding 1 s window; Infinity disables the limit */
+  queryRateLimitPerSecond: number
+  credits: number
+  publicUrl: string
+  /** seeds the chaos randomness; default Math.random */
+  seed?: number
+  /** initial chaos switches */
+  chaos?: Partial<Chaos>
+}

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyError } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { QueueSettings } from '../config.js'
+import type { Budget, Repository, TaskRow } from '../db/repository.js'
+import * as E from '../errors.js'
+import { callbackUrl } from '../kie/callback-token.js'
+import type { KieClient, KieResult } from '../kie/client.js'
+import { backoffDelay } from './backoff.js'
+import { createCircuitBreaker } from './circuit-breaker.js'
+
+export interface DispatcherDeps {
+  repo: Repository
+  kie: KieClient
+  clock: Clock
+  queue: QueueSettings
+  publicBaseUrl: () => string
+  callbackSecret: string
+  log: FastifyBaseLogger
+  random?: () => number
+}
+
+export type SendOutcome =
+  | { kind: 'submitted' | 'unknown'; task: TaskRow }
+  | { kind: 'retrying'; task: TaskRow; at: number }
+  | { kind: 'failed'; task: TaskRow; error: FastifyError; retryAfterSeconds: number | null }
+  | { kind: 'deferred'; reason: 'circuit_open' | 'no_budget' | 'queue_ahead' | 'gone' }
+
+type Failure = Extract<KieResult<unknown>, { ok: false }>
+
+/** How a definitive refusal reaches the client (status, code), and what the task keeps. */
+export function mapRejection(f: Extract<Failure, { kind: 'rejected' }>): FastifyError {
+  return f.code === 402 ? new E.UpstreamInsufficientCreditsError(f.msg)
+    : f.code === 400 || f.code === 404 || f.code === 422 ? new E.UpstreamRejectedError(f.msg)
+    : f.code === 401 || f.code === 403 ? new E.UpstreamAuthError()
+    : f.code === 505 ? new E.UpstreamFeatureDisabledError(f.msg)
+    : f.code === 501 ? new E.UpstreamGenerationFailedError(f.msg)
+    : new E.UpstreamErrorError(`code ${f.code}: ${f.msg}`)
+}
+
+/**
+ * The one path by which tasks reach kie.ai: within the rate budget, behind the circuit
+ * breaker, and never twice for a request that may have arrived.
+ */
+export function createDispatcher(deps: DispatcherDeps) {
+  const { repo, clock, queue, log } = deps
+  const owner = randomUUID()
+  const breaker = createCircuitBreaker({ failureThreshold: queue.circuitFailureThreshold, cooldownMs: queue.circuitCooldownMs, log })
+  // kie.ai counts arrivals; our sends arrive a little later. The margin keeps a window of
+  // arrivals from ever holding more than the limit.
+  const windowMs = queue.rateLimitWindowMs + Math.ceil(queue.rateLimitWindowMs * 0.05)
+  const budget = (now: number): Budget => ({ max: queue.rateLimitMax, windowStart: now - windowMs })
+  const inFlight = new Set<Promise<unknown>>()
+  const shutdown = new AbortController()
+
+  function retryDelay(f: Extract<Failure, { kind: 'transient' }>, attempts: number): number {
+    const hinted = f.retryAfterMs ?? 0
+    if (f.reason === 'rate_limited') return Math.max(windowMs, hinted)
+    return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, random: deps.random }))
+  }
+
+  function record(task: TaskRow, result: KieResult<{ taskId: string }>): SendOutcome {
+    const now = clock.now()
+    const fresh = () => repo.getTask(task.id) as TaskRow
+    if (result.ok) {
+      breaker.success()
+      repo.markSubmitted(task.id, result.data.taskId, now, now + queue.reconcileAfterMs)
+      log.info({ taskId: task.id, kieTaskId: result.data.taskId }, 'upscale submitted to kie.ai')
+      return { kind: 'submitted', task: fresh() }
+    }
+    if (result.kind === 'rejected') {
+      breaker.success()
+      const error = mapRejection(result)
+      repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'submit')
+      log.warn({ taskId: task.id, code: result.code, msg: result.msg }, 'kie.ai refused the upscale')
+      return { kind: 'failed', task: fresh(), error, retryAfterSeconds: error.statusCode === 503 ? 60 : null }
+    }
+    if (result.reason !== 'rate_limited') breaker.failure(now, result.reason)
+    if (result.maybeDelivered) {
+      // Resending could bill twice: the callback URL names this task, so its callback still lands.
+      repo.markOutcomeUnknown(task.id, now, result.message)
+      log.warn({ taskId: task.id, reason: result.reason }, 'kie.ai may have the task but its answer was lost; waiting for the callback')
+      return { kind: 'unknown', task: fresh() }
+    }
+    const at = now + retryDelay(result, task.attempts + 1)
+    if (at > task.submit_deadline_at) {
+      const error = new E.UpstreamUnavailableError(`${result.message}; gave up after ${task.attempts + 1} attempts`)
+      repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'deadline')
+      log.warn({ taskId: task.id, attempts: task.attempts + 1 }, 'submit deadline reached; task failed')
+      return { kind: 'failed', task: fresh(), error, retryAfterSeconds: null }
+    }
+    repo.scheduleRetry(task.id, now, at, result.message)
+    log.info({ taskId: task.id, reason: result.reason, retryInMs: at - now }, 'kie.ai unavailable; will retry')
+    return { kind: 'retrying', task: fresh(), at }
+  }
+
+  async function send(task: TaskRow, leased: boolean): Promise<SendOutcome> {
+    const now = clock.now()
+    if (!breaker.allow(now)) return { kind: 'deferred', reason: 'circuit_open' }
+    const begun = repo.beginSend(task.id, leased ? owner : null, now, budget(now))
+    if (begun !== 'ok') {
+      breaker.cancelProbe()
+      return { kind: 'deferred', reason: begun }
+    }
+    // From here on the request may reach kie.ai: nothing but recording its answer happens between.
+    let result: KieResult<{ taskId: string }>
+    try {
+      result = await deps.kie.generateUpscale(
+        {
+          taskId: task.parent_task_id,
+          imageIndex: task.image_index,
+          ...(task.water_mark === null ? {} : { waterMark: task.water_mark }),
+          callBackUrl: callbackUrl(deps.publicBaseUrl(), deps.callbackSecret, task.id)
+        },
+        shutdown.signal
+      )
+    } catch (err) {
+      log.error({ err, taskId: task.id }, 'kie.ai client threw')
+      result = { ok: false, kind: 'transient', reason: 'network', message: 'internal error while calling kie.ai', retryAfterMs: null, maybeDelivered: true }
+    }
+    return record(task, result)
+  }
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inFlight.add(p)
+    void p.finally(() => inFlight.delete(p))
+    return p
+  }
+
+  return {
+    owner,
+    windowMs,
+    budget,
+    breaker,
+    /** A new task is sent at once if nothing waits ahead of it and the budget allows. */
+    sendNew(task: TaskRow): Promise<SendOutcome> {
+      if (repo.readyAhead(task.seq, clock.now()) > 0) return Promise.resolve({ kind: 'deferred', reason: 'queue_ahead' })
+      return track(send(task, false))
+    },
+    /** Sends a task this dispatcher holds the lease of. */
+    sendLeased: (task: TaskRow) => track(send(task, true)),
+    /** Waits for requests in flight; after `graceMs` aborts them (their outcome becomes unknown). */
+    async drain(graceMs: number) {
+      const timer = setTimeout(() => shutdown.abort(new Error('shutting down')), graceMs)
+      timer.unref()
+      await Promise.allSettled([...inFlight])
+      clearTimeout(timer)
+    }
+  }
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>

@@ -1,0 +1,26 @@
+import type { TaskRow, Repository } from '../db/repository.js'
+import type { Dispatcher } from './dispatcher.js'
+
+export interface QueueInfo {
+  position: number
+  estimatedSendAt: number
+}
+
+/** Where a queued task stands: its place in line and when the rate budget should reach it. */
+export function estimateQueue(row: TaskRow, repo: Repository, dispatcher: Dispatcher, now: number): QueueInfo | null {
+  if (row.status !== 'queued' || row.send_state !== 'pending') return null
+  const position = repo.queuePosition(row.seq)
+  const budget = dispatcher.budget(now)
+  const used = repo.slotsUsed(budget)
+  // The k-th send beyond the free budget waits for the k-th oldest counted send to leave the
+  // window; sends beyond those wait for sends that have not happened yet, a window later each.
+  let k = position - (budget.max - used) - 1
+  let windows = 0
+  while (k >= used) {
+    k -= budget.max
+    windows++
+  }
+  const base = k < 0 ? now : (repo.slotTime(budget, k) ?? now) + dispatcher.windowMs
+  const at = k < 0 && windows === 0 ? now : base + windows * dispatcher.windowMs
+  return { position, estimatedSendAt: Math.max(at, row.next_attempt_at, dispatcher.breaker.openUntil() ?? 0) }
+}

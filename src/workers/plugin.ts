@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify'
+import type { Services } from '../services.js'
+import { createLoop } from './loop.js'
+import { MAX_POLLS_PER_SECOND, reconcileOnce } from './reconciler.js'
+import { sendDue } from './sender.js'
+
+// Requests to kie.ai still running at shutdown get this long before they are cut off
+// (their tasks then wait for their callbacks); the process must be gone within 10 s.
+const SHUTDOWN_GRACE_MS = 6000
+
+/** Starts the sender and the reconciler when the app is ready; stops them on close. */
+export function registerWorkers(app: FastifyInstance, services: Services, enabled: boolean) {
+  const { repo, clock, dispatcher } = services
+  const log = app.log.child({ component: 'workers' })
+  const sender = createLoop('sender', async () => sendDue({ repo, dispatcher, clock, log, onSettled: () => sender.wake() }), log)
+  const reconciler = createLoop(
+    'reconciler',
+    async () => {
+      await reconcileOnce({ repo, kie: services.kie, clock, queue: services.queue, log })
+      // At most MAX_POLLS_PER_SECOND polls a run, and a run starts at least a second after the last one ended.
+      return 1000
+    },
+    log
+  )
+  if (enabled) {
+    app.addHook('onReady', async () => {
+      sender.start()
+      reconciler.start()
+    })
+  }
+  app.addHook('preClose', async () => {
+    void dispatcher.drain(SHUTDOWN_GRACE_MS)
+  })
+  app.addHook('onClose', async () => {
+    await Promise.all([sender.stop(), reconciler.stop()])
+    await dispatcher.drain(SHUTDOWN_GRACE_MS)
+  })
+  return { wakeSender: () => sender.wake(), pollsPerSecond: MAX_POLLS_PER_SECOND }
+}

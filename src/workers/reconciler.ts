@@ -1,0 +1,62 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { QueueSettings } from '../config.js'
+import type { Repository, TaskRow } from '../db/repository.js'
+import type { KieClient } from '../kie/client.js'
+import { readRecordInfo } from '../kie/record-info.js'
+
+export interface ReconcilerDeps {
+  repo: Repository
+  kie: KieClient
+  clock: Clock
+  queue: QueueSettings
+  log: FastifyBaseLogger
+  random?: () => number
+}
+
+/** kie.ai allows about 10 status queries a second; stay below it. */
+export const MAX_POLLS_PER_SECOND = 8
+const MAX_POLL_INTERVAL_MS = 10 * 60_000
+
+function nextPollAt(task: TaskRow, now: number, deps: ReconcilerDeps): number {
+  const base = Math.min(MAX_POLL_INTERVAL_MS, deps.queue.reconcileAfterMs * 2 ** task.reconcile_attempts)
+  return now + Math.round(base * (0.8 + 0.4 * (deps.random ?? Math.random)()))
+}
+
+/**
+ * One pass: fails tasks that went quiet for too long, then asks record-info about tasks that
+ * have heard nothing for a while and applies what is final. Whichever of this and a callback
+ * comes first wins; the other changes nothing.
+ */
+export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_PER_SECOND): Promise<number> {
+  const { repo, clock, queue, log } = deps
+  const now = clock.now()
+  const timedOut = repo.failTimedOut(now, queue.taskTimeoutMs, `no word from kie.ai for ${Math.round(queue.taskTimeoutMs / 1000)} s`)
+  const unknown = repo.failUnknownOutcomes(
+    now,
+    queue.outcomeUnknownAfterMs,
+    'kie.ai may never have received this task: its answer was lost and no callback came. It was not billed as far as the gateway knows; it is safe to resubmit.'
+  )
+  if (timedOut.length + unknown.length > 0) log.warn({ timedOut, unknown }, 'tasks failed after going quiet')
+
+  let polled = 0
+  for (const task of repo.dueForReconcile(now, maxPolls)) {
+    const answer = await deps.kie.recordInfo(task.kie_task_id as string)
+    polled++
+    const t = clock.now()
+    if (!answer.ok) {
+      // "recordInfo is null" and outages are not signs of life: keep asking, with backoff.
+      const state = answer.kind === 'rejected' ? 'missing' : task.upstream_state ?? 'generating'
+      repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), state, state !== task.upstream_state)
+      continue
+    }
+    const read = readRecordInfo(answer.data)
+    if (read.final) {
+      const changed = repo.finish(task.id, read.outcome, t, 'reconcile', null, read.completedAt ?? t)
+      log.info({ taskId: task.id, kieTaskId: task.kie_task_id, status: read.outcome.status, changed }, 'reconciled from record-info')
+    } else {
+      repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), read.state, read.state !== task.upstream_state)
+    }
+  }
+  return polled
+}

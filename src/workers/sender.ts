@@ -1,0 +1,50 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Repository } from '../db/repository.js'
+import type { Dispatcher } from '../submission/dispatcher.js'
+
+export interface SenderDeps {
+  repo: Repository
+  dispatcher: Dispatcher
+  clock: Clock
+  log: FastifyBaseLogger
+  /** Called when a send ends, so the loop can look for more work. */
+  onSettled?: () => void
+}
+
+const LEASE_MS = 30_000
+const IDLE_MS = 1000
+
+/**
+ * Sends queued tasks in arrival order as far as the rate budget and the circuit breaker allow.
+ * Returns how long to wait before the next run.
+ */
+export function sendDue(deps: SenderDeps): number {
+  const { repo, dispatcher, clock } = deps
+  const now = clock.now()
+  const expired = repo.failPastDeadline(now, 'kie.ai could not be reached before the submit deadline')
+  if (expired.length > 0) deps.log.warn({ count: expired.length }, 'queued tasks passed their submit deadline')
+
+  const openUntil = dispatcher.breaker.openUntil()
+  if (openUntil !== null && now < openUntil) return openUntil - now
+  const budget = dispatcher.budget(now)
+  const free = budget.max - repo.slotsUsed(budget)
+  if (free <= 0) {
+    const oldest = repo.slotTime(budget, 0)
+    return oldest === null ? 50 : oldest + dispatcher.windowMs - now + 1
+  }
+  // Half-open: one probe, not a burst.
+  const claimed = repo.claimReady(dispatcher.owner, now, LEASE_MS, openUntil === null ? free : 1)
+  if (claimed.length === 0) {
+    const next = repo.earliestNextAttempt()
+    return next === null ? IDLE_MS : Math.min(IDLE_MS, Math.max(1, next - now))
+  }
+  for (const task of claimed) {
+    // beginSend runs synchronously inside sendLeased, so the budget is taken before this returns.
+    void dispatcher.sendLeased(task).then((outcome) => {
+      if (outcome.kind === 'deferred') repo.releaseLease(task.id, dispatcher.owner)
+      deps.onSettled?.()
+    })
+  }
+  return 0
+}
