@@ -77,6 +77,8 @@ export async function buildApp(opts: AppOptions) {
     queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
   }
 
+  app.decorate('services', services)
+
   // After a crash: requests that may have reached kie.ai are never resent; leases are void.
   const recovered = repo.recover(clock.now())
   if (recovered.unknown > 0) app.log.warn(recovered, 'recovered tasks whose kie.ai request was in flight at the last stop')

@@ -19,3 +19,10 @@ export interface Services {
   wakeSender(): void
   queueInfo(row: TaskRow): QueueInfo | null
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The shared services, for workers and tests. */
+    services: Services
+  }
+}
