@@ -13,20 +13,13 @@ export const ErrorResponseSchema = Type.Object(
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 
-// `%s` is filled by the first constructor argument.
+// `%s` is filled by the first constructor argument. Fastify's own parser errors (bad JSON,
+// wrong content type, body too large) are mapped to GW_* codes by the error handler.
 export const ValidationError = createError('GW_VALIDATION', '%s', 400)
-export const InvalidJsonError = createError('GW_INVALID_JSON', 'Request body is not valid JSON: %s', 400)
-export const UnsupportedMediaTypeError = createError(
-  'GW_UNSUPPORTED_MEDIA_TYPE',
-  'Content-Type must be application/json',
-  415
-)
-export const PayloadTooLargeError = createError('GW_PAYLOAD_TOO_LARGE', 'Request body is larger than %s bytes', 413)
 export const UnauthorizedError = createError('GW_UNAUTHORIZED', '%s', 401)
 export const NotFoundError = createError('GW_NOT_FOUND', '%s', 404)
 export const CallbackUnauthorizedError = createError('GW_CALLBACK_UNAUTHORIZED', '%s', 401)
 export const NotReadyError = createError('GW_NOT_READY', '%s', 503)
-export const InternalError = createError('GW_INTERNAL', 'Internal server error', 500)
 
 // kie.ai's answers to a submission, as the client sees them.
 export const UpstreamInsufficientCreditsError = createError(
