@@ -44,11 +44,6 @@ export const UpstreamFeatureDisabledError = createError(
   'kie.ai has this feature disabled: %s',
   503
 )
-export const UpstreamRateLimitedError = createError(
-  'GW_UPSTREAM_RATE_LIMITED',
-  'kie.ai is rate limiting the gateway; retry later',
-  503
-)
 export const UpstreamUnavailableError = createError('GW_UPSTREAM_UNAVAILABLE', 'kie.ai is unavailable: %s', 503)
 
 // Codes stored on tasks that fail after they were accepted.
