@@ -15,6 +15,7 @@ import { DEFAULT_QUEUE, type QueueSettings } from './config.js'
 import { createDispatcher } from './submission/dispatcher.js'
 import { estimateQueue } from './submission/estimate.js'
 import { registerWorkers } from './workers/plugin.js'
+import { createWaiters } from './tasks/waiters.js'
 
 export interface AppOptions {
   db: Db
@@ -50,7 +51,8 @@ export async function buildApp(opts: AppOptions) {
   // JSON only: Fastify's default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain')
 
-  const repo = createRepository(opts.db)
+  const waiters = createWaiters()
+  const repo = createRepository(opts.db, { onFinal: (taskId) => waiters.notify(taskId) })
   const clock = opts.clock ?? systemClock
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const baseUrl = opts.publicBaseUrl
@@ -73,6 +75,7 @@ export async function buildApp(opts: AppOptions) {
     callbackSecret: opts.callbackSecret,
     kieWebhookHmacKey: opts.kieWebhookHmacKey ?? null,
     dispatcher,
+    waiters,
     wakeSender: () => workers.wakeSender(),
     queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
   }
@@ -87,6 +90,7 @@ export async function buildApp(opts: AppOptions) {
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
+    waiters.releaseAll()
   })
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close')

@@ -4,6 +4,7 @@ import type { Repository, TaskRow } from './db/repository.js'
 import type { KieClient } from './kie/client.js'
 import type { Dispatcher } from './submission/dispatcher.js'
 import type { QueueInfo } from './submission/estimate.js'
+import type { Waiters } from './tasks/waiters.js'
 
 /** What the routes and workers share; built once in buildApp. */
 export interface Services {
@@ -15,6 +16,8 @@ export interface Services {
   callbackSecret: string
   kieWebhookHmacKey: string | null
   dispatcher: Dispatcher
+  /** Long-polling requests, woken when their task becomes final. */
+  waiters: Waiters
   /** Tells the sender that a task joined the queue. */
   wakeSender(): void
   queueInfo(row: TaskRow): QueueInfo | null

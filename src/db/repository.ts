@@ -72,8 +72,23 @@ export interface Budget {
   windowStart: number
 }
 
+export interface RepositoryHooks {
+  /** Called (after the current transaction) for each task that just became final. */
+  onFinal?: (taskId: string) => void
+}
+
+export interface IdempotencyRow {
+  owner: string
+  key: string
+  request_hash: string
+  task_id: string
+  response_status: number | null
+  response_body: string | null
+  created_at: number
+}
+
 /** All SQL that the running gateway issues, each statement prepared once. */
-export function createRepository(db: Db) {
+export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
   const s = {
     insertTask: db.prepare(`INSERT INTO tasks
       (id, owner, status, parent_task_id, image_index, water_mark, next_attempt_at, submit_deadline_at,
@@ -142,6 +157,12 @@ export function createRepository(db: Db) {
       WHERE status = 'queued' AND lease_owner IS NOT NULL`),
     statusCounts: db.prepare(`SELECT status, count(*) AS n FROM tasks GROUP BY status`),
 
+    insertIdempotencyKey: db.prepare(`INSERT INTO idempotency_keys (owner, key, request_hash, task_id, created_at)
+      VALUES (@owner, @key, @hash, @taskId, @now) ON CONFLICT (owner, key) DO NOTHING`),
+    idempotencyKey: db.prepare('SELECT * FROM idempotency_keys WHERE owner = ? AND key = ?'),
+    saveIdempotentResponse: db.prepare(`UPDATE idempotency_keys SET response_status = @status, response_body = @body
+      WHERE owner = @owner AND key = @key`),
+    pruneIdempotencyKeys: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
     insertDelivery: db.prepare(`INSERT INTO callback_deliveries
       (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address, body)
       VALUES (@receivedAt, @taskId, @kieTaskId, @verdict, @httpStatus, @contentType, @signature, @signatureTimestamp, @remoteAddress, @body)`),
@@ -162,8 +183,8 @@ export function createRepository(db: Db) {
     source: StatusSource,
     kieTaskId: string | null = null,
     completedAt: number = now
-  ): boolean =>
-    s.finish.run({
+  ): boolean => {
+    const changed = s.finish.run({
       id,
       now,
       source,
@@ -174,12 +195,32 @@ export function createRepository(db: Db) {
       errorCode: outcome.status === 'failed' ? outcome.code : null,
       errorMessage: outcome.status === 'failed' ? outcome.message : null
     }).changes === 1
+    // Deferred: the transaction around this call must commit before anyone reads the result.
+    if (changed && hooks.onFinal) setImmediate(hooks.onFinal, id)
+    return changed
+  }
 
   const failEach = (ids: Array<{ id: string }>, code: string, message: string, now: number, source: StatusSource) =>
     ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
 
   return {
     createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, now }) as TaskRow,
+    /**
+     * Creates the task under an idempotency key, or returns what the key already holds;
+     * one transaction, so concurrent requests with one key make exactly one task.
+     */
+    createTaskOnce: db.transaction(
+      (t: NewTask, now: number, key: string, hash: string): { created: TaskRow } | { existing: IdempotencyRow } => {
+        if (s.insertIdempotencyKey.run({ owner: t.owner, key, hash, taskId: t.id, now }).changes === 0) {
+          return { existing: s.idempotencyKey.get(t.owner, key) as IdempotencyRow }
+        }
+        return { created: s.insertTask.get({ ...t, now }) as TaskRow }
+      }
+    ),
+    saveIdempotentResponse: (owner: string, key: string, status: number, body: string) =>
+      s.saveIdempotentResponse.run({ owner, key, status, body }),
+    idempotencyKey: (owner: string, key: string) => s.idempotencyKey.get(owner, key) as IdempotencyRow | undefined,
+    pruneIdempotencyKeys: (olderThan: number) => s.pruneIdempotencyKeys.run(olderThan).changes,
     getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
     getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
     listTasks: (q: ListQuery): TaskRow[] =>

@@ -3,9 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema, NotFoundError, ValidationError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
-import type { TaskRow } from '../db/repository.js'
+import type { FastifyReply } from 'fastify'
+import type { IdempotencyRow, TaskRow } from '../db/repository.js'
+import { toErrorResponse } from '../plugins/error-handler.js'
+import { createInProgress, idempotencyKeyOf, requestHash } from '../tasks/idempotency.js'
+import { IdempotencyMismatchError } from '../tasks/idempotency.js'
 import type { Services } from '../services.js'
-import { CreateUpscaleBodySchema, ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskSchema } from '../tasks/schemas.js'
+import { CreateUpscaleBodySchema, ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskQuerySchema, TaskSchema } from '../tasks/schemas.js'
 import { decodeCursor, encodeCursor, toTask } from '../tasks/view.js'
 
 const Err = Type.Ref(ErrorResponseSchema)
@@ -14,54 +18,106 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, E
 const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { repo, clock, queue } = services
   const view = (row: TaskRow) => toTask(row, services.queueInfo(row))
+  const inProgress = createInProgress()
   app.addHook('onRequest', clientAuth(services.apiKeys))
 
   app.post('/upscale', {
     bodyLimit: 8 * 1024,
     schema: {
       summary: 'Upscale one image of a finished Midjourney grid',
+      headers: Type.Object({
+        'idempotency-key': Type.Optional(Type.String({ description: 'Makes retries of this request safe: same key and body, same answer, one task (kept 24 h)' }))
+      }),
       body: CreateUpscaleBodySchema,
       response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 502, 503) }
     }
   }, async (request, reply) => {
     const { taskId, imageIndex, waterMark } = request.body
+    const key = idempotencyKeyOf(request)
     const now = clock.now()
+    const task = {
+      id: randomUUID(),
+      owner: request.clientId,
+      parentTaskId: taskId,
+      imageIndex,
+      waterMark: waterMark ?? null,
+      submitDeadlineAt: now + queue.submitDeadlineMs
+    }
     // Stored before anything is sent, so no answer from kie.ai can leave it unrecorded.
-    const task = repo.createTask(
-      {
-        id: randomUUID(),
-        owner: request.clientId,
-        parentTaskId: taskId,
-        imageIndex,
-        waterMark: waterMark ?? null,
-        submitDeadlineAt: now + queue.submitDeadlineMs
-      },
-      now
-    )
+    if (key === undefined) return answer(reply, await submit(repo.createTask(task, now)))
+
+    const hash = requestHash(request.body)
+    const created = repo.createTaskOnce(task, now, key, hash)
+    if ('existing' in created) return answer(reply, await replay(created.existing, hash), true)
+    const finished = inProgress.start(request.clientId, key)
+    try {
+      const result = await submit(created.created)
+      repo.saveIdempotentResponse(request.clientId, key, result.statusCode, JSON.stringify(result.body))
+      return answer(reply, result)
+    } finally {
+      finished()
+    }
+  })
+
+  interface Answer {
+    statusCode: number
+    location: string
+    retryAfter?: number | null
+    body: unknown
+  }
+  const answer = (reply: FastifyReply, a: Answer, replayed = false) => {
+    reply.code(a.statusCode).header('location', a.location)
+    if (a.retryAfter) reply.header('retry-after', String(a.retryAfter))
+    if (replayed) reply.header('idempotent-replayed', 'true')
+    return reply.send(a.body)
+  }
+
+  /** Within the rate budget the task is sent before we answer, so kie.ai's definitive
+   * refusals reach the client; otherwise it waits in the queue and the answer says where. */
+  async function submit(task: TaskRow): Promise<Answer> {
     const location = `/upscale/${task.id}`
-    // Within the rate budget the task is sent before we answer, so kie.ai's definitive
-    // refusals reach the client; otherwise it waits in the queue and the answer says where.
     const outcome = await services.dispatcher.sendNew(task)
     if (outcome.kind === 'failed') {
-      const headers: Record<string, string> = { location }
-      if (outcome.retryAfterSeconds !== null) headers['retry-after'] = String(outcome.retryAfterSeconds)
-      throw Object.assign(outcome.error, { headers })
+      const body = toErrorResponse(outcome.error)
+      return { statusCode: body.statusCode, location, retryAfter: outcome.retryAfterSeconds, body }
     }
     if (outcome.kind === 'deferred' || outcome.kind === 'retrying') services.wakeSender()
     const row = outcome.kind === 'deferred' ? (repo.getTask(task.id) as TaskRow) : outcome.task
-    return reply.code(202).header('location', location).send(view(row))
-  })
+    return { statusCode: 202, location, body: view(row) }
+  }
+
+  /** The same key again: the original answer, once the first request has one. */
+  async function replay(row: IdempotencyRow, hash: string): Promise<Answer> {
+    if (row.request_hash !== hash) throw new IdempotencyMismatchError(JSON.stringify(row.key))
+    await inProgress.wait(row.owner, row.key)
+    const saved = repo.idempotencyKey(row.owner, row.key)
+    const location = `/upscale/${row.task_id}`
+    if (saved?.response_status != null && saved.response_body !== null) {
+      return { statusCode: saved.response_status, location, body: JSON.parse(saved.response_body) }
+    }
+    // The first request never answered (the process stopped): the task as it stands now.
+    const body = view(repo.getTask(row.task_id) as TaskRow)
+    repo.saveIdempotentResponse(row.owner, row.key, 202, JSON.stringify(body))
+    return { statusCode: 202, location, body }
+  }
 
   app.get('/upscale/:id', {
     schema: {
-      summary: 'One upscale task',
+      summary: 'One upscale task; with ?wait=N, answers as soon as it is final or after N seconds',
       params: TaskParamsSchema,
+      querystring: TaskQuerySchema,
       response: { 200: TaskSchema, ...errors(400, 401, 404) }
     }
   }, async (request) => {
-    const row = repo.getOwnedTask(request.params.id, request.clientId)
+    let row = repo.getOwnedTask(request.params.id, request.clientId)
     // Another key's task answers exactly like a missing one.
     if (!row) throw new NotFoundError(`Task ${request.params.id} not found`)
+    const wait = request.query.wait ?? 0
+    if (wait > 0 && row.status !== 'succeeded' && row.status !== 'failed') {
+      // Parked until the event that finishes the task (or the time is up, or shutdown).
+      await services.waiters.wait(row.id, wait * 1000)
+      row = repo.getTask(row.id) as TaskRow
+    }
     return view(row)
   })
 

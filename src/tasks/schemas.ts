@@ -47,6 +47,15 @@ export type Task = Static<typeof TaskSchema>
 
 export const TaskParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
+export const TaskQuerySchema = Type.Object(
+  {
+    wait: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to wait for the task to become final before answering (long poll)' })
+    )
+  },
+  { additionalProperties: false }
+)
+
 export const ListQuerySchema = Type.Object(
   {
     status: Type.Optional(TaskStatusSchema),
