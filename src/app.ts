@@ -4,14 +4,16 @@ import { systemClock, type Clock } from './clock.js'
 import { loadMigrations } from './db/migrate.js'
 import type { Db } from './db/open.js'
 import { createRepository } from './db/repository.js'
-import { ErrorResponseSchema } from './errors.js'
+import { ClientRateLimitedError, ErrorResponseSchema } from './errors.js'
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
 import type { Services } from './services.js'
-import { DEFAULT_QUEUE, type QueueSettings } from './config.js'
+import rateLimit from '@fastify/rate-limit'
+import { DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type QueueSettings } from './config.js'
+import deliveryRoutes from './routes/deliveries.js'
 import { createDispatcher } from './submission/dispatcher.js'
 import { estimateQueue } from './submission/estimate.js'
 import { registerWorkers } from './workers/plugin.js'
@@ -30,6 +32,9 @@ export interface AppOptions {
   /** Background sender and reconciler; route tests turn them off and call them directly. */
   workers?: boolean
   random?: () => number
+  /** Webhooks to clients; without a secret, callbackUrl is refused. */
+  webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
+  clientRateLimit?: { max: number; windowMs: number }
   logger?: FastifyServerOptions['logger']
   loggerInstance?: FastifyServerOptions['loggerInstance']
 }
@@ -52,7 +57,12 @@ export async function buildApp(opts: AppOptions) {
   app.removeContentTypeParser('text/plain')
 
   const waiters = createWaiters()
-  const repo = createRepository(opts.db, { onFinal: (taskId) => waiters.notify(taskId) })
+  const repo = createRepository(opts.db, {
+    onFinal: (taskId) => {
+      waiters.notify(taskId)
+      workers.wakeWebhooks()
+    }
+  })
   const clock = opts.clock ?? systemClock
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const baseUrl = opts.publicBaseUrl
@@ -76,7 +86,14 @@ export async function buildApp(opts: AppOptions) {
     kieWebhookHmacKey: opts.kieWebhookHmacKey ?? null,
     dispatcher,
     waiters,
+    webhooks: {
+      secret: opts.webhooks?.secret ?? null,
+      scheduleMs: opts.webhooks?.scheduleMs ?? parseDurations(DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+      timeoutMs: opts.webhooks?.timeoutMs ?? 10_000,
+      policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
+    },
     wakeSender: () => workers.wakeSender(),
+    wakeWebhooks: () => workers.wakeWebhooks(),
     queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
   }
 
@@ -97,8 +114,19 @@ export async function buildApp(opts: AppOptions) {
   })
 
   await app.register(errorHandler)
+  // Per client key, after authentication (preHandler); health and kie.ai's callbacks opt out.
+  const limit = opts.clientRateLimit ?? { max: 600, windowMs: 60_000 }
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: limit.max,
+    timeWindow: limit.windowMs,
+    keyGenerator: (request) => request.clientId ?? request.ip,
+    errorResponseBuilder: (_request, context) => new ClientRateLimitedError(context.max, Math.ceil(context.ttl / 1000))
+  })
   await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
   await app.register(upscaleRoutes, { services })
+  await app.register(deliveryRoutes, { services })
   await app.register(callbackRoutes, { services })
   const workers = registerWorkers(app, services, opts.workers ?? true)
   return app

@@ -35,6 +35,13 @@ export const EnvSchema = Type.Object({
   RETRY_CAP_MS: Type.Optional(int('a whole number of milliseconds')),
   CIRCUIT_FAILURE_THRESHOLD: Type.Optional(int('a positive whole number')),
   CIRCUIT_COOLDOWN_MS: Type.Optional(int('a whole number of milliseconds')),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{22,}={0,2}$', description: 'a Standard Webhooks secret: whsec_ followed by base64 of at least 16 bytes' })),
+  WEBHOOK_RETRY_SCHEDULE: Type.Optional(
+    Type.String({ pattern: '^\\s*\\d+(ms|s|m|h|d)\\s*(,\\s*\\d+(ms|s|m|h|d)\\s*)*$', description: 'a comma-separated list of delays such as 5s,5m,30m,2h' })
+  ),
+  WEBHOOK_ALLOW_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names or IP addresses' })),
+  CLIENT_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
+  CLIENT_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
   SANDBOX_SIMULATOR_PORT: Type.Optional(int('a port from 0 to 65535 (0 picks a free one)')),
   CALLBACK_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'a secret of at least 32 characters' }))
 })
@@ -59,6 +66,11 @@ export interface Config {
   readonly apiKeys: readonly string[]
   readonly callbackSecret: string | null
   readonly queue: QueueSettings
+  /** null: webhooks to clients are off (sandbox mode generates one). */
+  readonly webhookSecret: string | null
+  readonly webhookRetryScheduleMs: readonly number[]
+  readonly webhookAllowHosts: readonly string[]
+  readonly clientRateLimit: { readonly max: number; readonly windowMs: number }
   /** Where sandbox mode runs the built-in simulator (loopback only). */
   readonly sandboxSimulatorPort: number
 }
@@ -134,9 +146,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     kieBaseUrl: (e.KIE_BASE_URL ?? 'https://api.kie.ai').replace(/\/+$/, ''),
     kieWebhookHmacKey: e.KIE_WEBHOOK_HMAC_KEY ?? null,
     kieTimeoutMs: Number(e.KIE_TIMEOUT_MS ?? 20_000),
-    apiKeys: Object.freeze((e.API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean)),
+    apiKeys: Object.freeze(splitList(e.API_KEYS)),
     callbackSecret: e.CALLBACK_SECRET ?? null,
     sandboxSimulatorPort,
+    webhookSecret: e.WEBHOOK_SECRET ?? null,
+    webhookRetryScheduleMs: Object.freeze(parseDurations(e.WEBHOOK_RETRY_SCHEDULE ?? DEFAULT_WEBHOOK_RETRY_SCHEDULE)),
+    webhookAllowHosts: Object.freeze(splitList(e.WEBHOOK_ALLOW_HOSTS).map((h) => h.toLowerCase())),
+    clientRateLimit: Object.freeze({
+      max: positive('CLIENT_RATE_LIMIT_MAX', e.CLIENT_RATE_LIMIT_MAX, 600),
+      windowMs: positive('CLIENT_RATE_LIMIT_WINDOW_MS', e.CLIENT_RATE_LIMIT_WINDOW_MS, 60_000)
+    }),
     queue: Object.freeze({
       rateLimitMax: positive('KIE_RATE_LIMIT_MAX', e.KIE_RATE_LIMIT_MAX, DEFAULT_QUEUE.rateLimitMax),
       rateLimitWindowMs: positive('KIE_RATE_LIMIT_WINDOW_MS', e.KIE_RATE_LIMIT_WINDOW_MS, DEFAULT_QUEUE.rateLimitWindowMs),
@@ -151,6 +170,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     })
   })
 }
+
+export const DEFAULT_WEBHOOK_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h'
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** "5s,5m,2h" → milliseconds. */
+export function parseDurations(list: string): number[] {
+  return splitList(list).map((d) => {
+    const m = /^(\d+)(ms|s|m|h|d)$/.exec(d) as RegExpExecArray
+    return Number(m[1]) * (UNIT_MS[m[2] as string] as number)
+  })
+}
+
+const splitList = (value: string | undefined) => (value ?? '').split(',').map((v) => v.trim()).filter(Boolean)
 
 function positive(name: string, value: string | undefined, fallback: number): number {
   const n = Number(value ?? fallback)

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { buildApp } from './app.js'
 import { ConfigError, generateSecret, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
@@ -42,6 +43,11 @@ async function main(config: Config) {
   }
   const callbackSecret = config.callbackSecret ?? settings.getOrCreateSetting('callback_secret', () => generateSecret(32))
   const publicBaseUrl = config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`
+  let webhookSecret = config.webhookSecret
+  if (webhookSecret === null && sandbox) {
+    webhookSecret = settings.getOrCreateSetting('sandbox_webhook_secret', () => `whsec_${randomBytes(24).toString('base64')}`)
+    log.warn({ webhookSecret }, 'WEBHOOK_SECRET is not set: sandbox webhooks are signed with this secret')
+  }
 
   const app = await buildApp({
     db,
@@ -50,6 +56,15 @@ async function main(config: Config) {
     publicBaseUrl,
     callbackSecret,
     kieWebhookHmacKey: hmacKey,
+    queue: config.queue,
+    webhooks: {
+      secret: webhookSecret,
+      scheduleMs: config.webhookRetryScheduleMs,
+      allowHosts: config.webhookAllowHosts,
+      // Sandbox receivers usually run on the same machine.
+      allowLoopback: sandbox
+    },
+    clientRateLimit: config.clientRateLimit,
     loggerInstance: log
   })
 

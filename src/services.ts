@@ -5,6 +5,7 @@ import type { KieClient } from './kie/client.js'
 import type { Dispatcher } from './submission/dispatcher.js'
 import type { QueueInfo } from './submission/estimate.js'
 import type { Waiters } from './tasks/waiters.js'
+import type { SsrfPolicy } from './webhooks/ssrf.js'
 
 /** What the routes and workers share; built once in buildApp. */
 export interface Services {
@@ -18,8 +19,10 @@ export interface Services {
   dispatcher: Dispatcher
   /** Long-polling requests, woken when their task becomes final. */
   waiters: Waiters
+  webhooks: { secret: string | null; scheduleMs: readonly number[]; timeoutMs: number; policy: SsrfPolicy }
   /** Tells the sender that a task joined the queue. */
   wakeSender(): void
+  wakeWebhooks(): void
   queueInfo(row: TaskRow): QueueInfo | null
 }
 

@@ -31,6 +31,31 @@ export interface TaskRow {
   updated_at: number
   completed_at: number | null
   last_activity_at: number
+  callback_url: string | null
+}
+
+export interface WebhookDeliveryRow {
+  id: number
+  event_id: string
+  task_id: string
+  type: string
+  url: string
+  created_at: number
+  state: 'pending' | 'delivered' | 'dead'
+  attempts: number
+  next_attempt_at: number
+  lease_until: number | null
+  updated_at: number
+}
+
+export interface WebhookAttemptRow {
+  id: number
+  delivery_id: number
+  at: number
+  status_code: number | null
+  duration_ms: number
+  error: string | null
+  response_excerpt: string | null
 }
 
 export interface NewTask {
@@ -40,6 +65,7 @@ export interface NewTask {
   imageIndex: number
   waterMark: string | null
   submitDeadlineAt: number
+  callbackUrl?: string | null
 }
 
 export type Outcome =
@@ -91,9 +117,9 @@ export interface IdempotencyRow {
 export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
   const s = {
     insertTask: db.prepare(`INSERT INTO tasks
-      (id, owner, status, parent_task_id, image_index, water_mark, next_attempt_at, submit_deadline_at,
+      (id, owner, status, parent_task_id, image_index, water_mark, callback_url, next_attempt_at, submit_deadline_at,
        created_at, updated_at, last_activity_at)
-      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @now, @submitDeadlineAt, @now, @now, @now)
+      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @callbackUrl, @now, @submitDeadlineAt, @now, @now, @now)
       RETURNING *`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
@@ -163,6 +189,22 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     saveIdempotentResponse: db.prepare(`UPDATE idempotency_keys SET response_status = @status, response_body = @body
       WHERE owner = @owner AND key = @key`),
     pruneIdempotencyKeys: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
+    dueWebhooks: db.prepare(`SELECT id FROM webhook_deliveries
+      WHERE state = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+      ORDER BY next_attempt_at LIMIT @limit`),
+    leaseWebhook: db.prepare('UPDATE webhook_deliveries SET lease_until = @until WHERE id = @id RETURNING *'),
+    nextWebhookAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'`),
+    insertWebhookAttempt: db.prepare(`INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, response_excerpt)
+      VALUES (@deliveryId, @at, @statusCode, @durationMs, @error, @excerpt)`),
+    updateWebhook: db.prepare(`UPDATE webhook_deliveries SET state = @state, attempts = attempts + 1,
+        next_attempt_at = @nextAttemptAt, lease_until = NULL, updated_at = @now
+      WHERE id = @id`),
+    webhooksFor: db.prepare('SELECT * FROM webhook_deliveries WHERE task_id = ? ORDER BY id'),
+    webhookAttemptsFor: db.prepare(`SELECT a.* FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+      WHERE d.task_id = ? ORDER BY a.id`),
+    retryDeadWebhooks: db.prepare(`UPDATE webhook_deliveries SET state = 'pending', attempts = @attempts, next_attempt_at = @now,
+        lease_until = NULL, updated_at = @now
+      WHERE task_id = @taskId AND state = 'dead' RETURNING *`),
     insertDelivery: db.prepare(`INSERT INTO callback_deliveries
       (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address, body)
       VALUES (@receivedAt, @taskId, @kieTaskId, @verdict, @httpStatus, @contentType, @signature, @signatureTimestamp, @remoteAddress, @body)`),
@@ -204,7 +246,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
 
   return {
-    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, now }) as TaskRow,
+    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, callbackUrl: t.callbackUrl ?? null, now }) as TaskRow,
     /**
      * Creates the task under an idempotency key, or returns what the key already holds;
      * one transaction, so concurrent requests with one key make exactly one task.
@@ -214,7 +256,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
         if (s.insertIdempotencyKey.run({ owner: t.owner, key, hash, taskId: t.id, now }).changes === 0) {
           return { existing: s.idempotencyKey.get(t.owner, key) as IdempotencyRow }
         }
-        return { created: s.insertTask.get({ ...t, now }) as TaskRow }
+        return { created: s.insertTask.get({ ...t, callbackUrl: t.callbackUrl ?? null, now }) as TaskRow }
       }
     ),
     saveIdempotentResponse: (owner: string, key: string, status: number, body: string) =>
@@ -300,6 +342,29 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
         return changed
       }
     ),
+    /** Leases webhook deliveries that are due, oldest first. */
+    claimWebhooks: db.transaction((now: number, leaseMs: number, limit: number): WebhookDeliveryRow[] =>
+      (s.dueWebhooks.all({ now, limit }) as Array<{ id: number }>).map(
+        ({ id }) => s.leaseWebhook.get({ id, until: now + leaseMs }) as WebhookDeliveryRow
+      )
+    ),
+    nextWebhookAt: () => (s.nextWebhookAt.get() as { at: number | null }).at,
+    /** Records one attempt and where the delivery stands after it, atomically. */
+    recordWebhookAttempt: db.transaction(
+      (
+        delivery: WebhookDeliveryRow,
+        attempt: { at: number; statusCode: number | null; durationMs: number; error: string | null; excerpt: string | null },
+        next: { state: WebhookDeliveryRow['state']; nextAttemptAt: number }
+      ) => {
+        s.insertWebhookAttempt.run({ deliveryId: delivery.id, ...attempt })
+        s.updateWebhook.run({ id: delivery.id, now: attempt.at, ...next })
+      }
+    ),
+    webhookDeliveries: (taskId: string) => s.webhooksFor.all(taskId) as WebhookDeliveryRow[],
+    webhookAttempts: (taskId: string) => s.webhookAttemptsFor.all(taskId) as WebhookAttemptRow[],
+    /** Puts dead-lettered deliveries back in line with `attempts` already counted. */
+    retryDeadWebhooks: (taskId: string, now: number, attempts: number) =>
+      s.retryDeadWebhooks.all({ taskId, now, attempts }) as WebhookDeliveryRow[],
     callbackDeliveries: (taskId: string) => s.deliveriesFor.all(taskId) as Array<Record<string, unknown>>,
     taskEvents: (taskId: string) =>
       s.eventsFor.all(taskId) as Array<{ from_status: TaskStatus | null; to_status: TaskStatus; source: StatusSource; at: number }>,

@@ -27,6 +27,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body))
 
   app.post('/callbacks/mj', {
+    config: { rateLimit: false },
     schema: {
       summary: "kie.ai's completion callback (called by kie.ai, not by clients)",
       querystring: CallbackQuerySchema,

@@ -8,6 +8,7 @@ import type { IdempotencyRow, TaskRow } from '../db/repository.js'
 import { toErrorResponse } from '../plugins/error-handler.js'
 import { createInProgress, idempotencyKeyOf, requestHash } from '../tasks/idempotency.js'
 import { IdempotencyMismatchError } from '../tasks/idempotency.js'
+import { parseWebhookUrl, resolveSafe, UnsafeUrlError } from '../webhooks/ssrf.js'
 import type { Services } from '../services.js'
 import { CreateUpscaleBodySchema, ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskQuerySchema, TaskSchema } from '../tasks/schemas.js'
 import { decodeCursor, encodeCursor, toTask } from '../tasks/view.js'
@@ -32,8 +33,9 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 502, 503) }
     }
   }, async (request, reply) => {
-    const { taskId, imageIndex, waterMark } = request.body
+    const { taskId, imageIndex, waterMark, callbackUrl } = request.body
     const key = idempotencyKeyOf(request)
+    if (callbackUrl !== undefined) await checkCallbackUrl(callbackUrl)
     const now = clock.now()
     const task = {
       id: randomUUID(),
@@ -41,6 +43,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       parentTaskId: taskId,
       imageIndex,
       waterMark: waterMark ?? null,
+      callbackUrl: callbackUrl ?? null,
       submitDeadlineAt: now + queue.submitDeadlineMs
     }
     // Stored before anything is sent, so no answer from kie.ai can leave it unrecorded.
@@ -58,6 +61,19 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       finished()
     }
   })
+
+  /** Refused at submit time (and checked again at each send): only public http(s) targets. */
+  async function checkCallbackUrl(raw: string) {
+    if (!services.webhooks.secret) {
+      throw new ValidationError('body.callbackUrl: webhooks are not enabled on this gateway (WEBHOOK_SECRET is not set)')
+    }
+    try {
+      await resolveSafe(parseWebhookUrl(raw), services.webhooks.policy)
+    } catch (err) {
+      if (err instanceof UnsafeUrlError) throw new ValidationError(`body.callbackUrl: ${err.message}`)
+      throw err
+    }
+  }
 
   interface Answer {
     statusCode: number

@@ -9,7 +9,10 @@ export const CreateUpscaleBodySchema = Type.Object(
   {
     taskId: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$', description: 'The kie.ai id of a finished 4-image Midjourney task' }),
     imageIndex: Type.Integer({ minimum: 0, maximum: 3, description: 'Which image of the grid to upscale, 0-based' }),
-    waterMark: Type.Optional(Type.String({ maxLength: 100, description: 'Watermark text passed to kie.ai' }))
+    waterMark: Type.Optional(Type.String({ maxLength: 100, description: 'Watermark text passed to kie.ai' })),
+    callbackUrl: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL that receives a signed Standard Webhooks event when the task is final' })
+    )
   },
   { additionalProperties: false, $id: 'CreateUpscaleBody', title: 'CreateUpscaleBody' }
 )
@@ -25,6 +28,7 @@ export const TaskSchema = Type.Object(
     imageIndex: Type.Integer({ minimum: 0, maximum: 3 }),
     waterMark: Type.Union([Type.String(), Type.Null()]),
     kieTaskId: Type.Union([Type.String(), Type.Null()], { description: "kie.ai's id of the upscale task, once known" }),
+    callbackUrl: Type.Union([Type.String(), Type.Null()], { description: 'Where the final event is sent, if anywhere' }),
     resultUrls: Type.Union([Type.Array(Type.String()), Type.Null()]),
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     createdAt: Iso,

@@ -4,6 +4,7 @@ import { IDEMPOTENCY_TTL_MS } from '../tasks/idempotency.js'
 import { createLoop } from './loop.js'
 import { MAX_POLLS_PER_SECOND, reconcileOnce } from './reconciler.js'
 import { sendDue } from './sender.js'
+import { deliverDue } from '../webhooks/worker.js'
 
 // Requests to kie.ai still running at shutdown get this long before they are cut off
 // (their tasks then wait for their callbacks); the process must be gone within 10 s.
@@ -24,18 +25,25 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
     },
     log
   )
+  const { secret } = services.webhooks
+  const webhooks = createLoop(
+    'webhooks',
+    async () => (secret ? deliverDue({ ...services.webhooks, repo, clock, secret, log }) : 60_000),
+    log
+  )
   if (enabled) {
     app.addHook('onReady', async () => {
       sender.start()
       reconciler.start()
+      webhooks.start()
     })
   }
   app.addHook('preClose', async () => {
     void dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   app.addHook('onClose', async () => {
-    await Promise.all([sender.stop(), reconciler.stop()])
+    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop()])
     await dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
-  return { wakeSender: () => sender.wake(), pollsPerSecond: MAX_POLLS_PER_SECOND }
+  return { wakeSender: () => sender.wake(), wakeWebhooks: () => webhooks.wake() }
 }

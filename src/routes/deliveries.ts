@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import createError from '@fastify/error'
+import type { Repository } from '../db/repository.js'
+import { ErrorResponseSchema, NotFoundError } from '../errors.js'
+import { clientAuth } from '../plugins/client-auth.js'
+import type { Services } from '../services.js'
+import { TaskParamsSchema } from '../tasks/schemas.js'
+
+const NothingToRetryError = createError('GW_NOTHING_TO_RETRY', 'Task %s has no dead-lettered webhook delivery', 409)
+const Iso = Type.String({ format: 'date-time' })
+
+export const DeliverySchema = Type.Object(
+  {
+    id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
+    type: Type.String(),
+    url: Type.String(),
+    state: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('dead')]),
+    createdAt: Iso,
+    nextAttemptAt: Type.Union([Iso, Type.Null()]),
+    attempts: Type.Array(
+      Type.Object({
+        at: Iso,
+        statusCode: Type.Union([Type.Integer(), Type.Null()]),
+        durationMs: Type.Integer(),
+        error: Type.Union([Type.String(), Type.Null()])
+      })
+    )
+  },
+  { $id: 'WebhookDelivery', title: 'WebhookDelivery' }
+)
+const DeliveryListSchema = Type.Object({ items: Type.Array(DeliverySchema) })
+const iso = (ms: number) => new Date(ms).toISOString()
+
+function deliveriesOf(repo: Repository, taskId: string) {
+  const attempts = repo.webhookAttempts(taskId)
+  return repo.webhookDeliveries(taskId).map((d) => ({
+    id: d.event_id,
+    type: d.type,
+    url: d.url,
+    state: d.state,
+    createdAt: iso(d.created_at),
+    nextAttemptAt: d.state === 'pending' ? iso(d.next_attempt_at) : null,
+    attempts: attempts
+      .filter((a) => a.delivery_id === d.id)
+      .map((a) => ({ at: iso(a.at), statusCode: a.status_code, durationMs: a.duration_ms, error: a.error }))
+  }))
+}
+
+const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { repo, clock } = services
+  app.addHook('onRequest', clientAuth(services.apiKeys))
+  const owned = (id: string, owner: string) => {
+    if (!repo.getOwnedTask(id, owner)) throw new NotFoundError(`Task ${id} not found`)
+  }
+
+  app.get('/upscale/:id/deliveries', {
+    schema: {
+      summary: "The task's webhook deliveries and every attempt",
+      params: TaskParamsSchema,
+      response: { 200: DeliveryListSchema, 404: Type.Ref(ErrorResponseSchema), 401: Type.Ref(ErrorResponseSchema) }
+    }
+  }, async (request) => {
+    owned(request.params.id, request.clientId)
+    return { items: deliveriesOf(repo, request.params.id) }
+  })
+
+  app.post('/upscale/:id/deliveries/retry', {
+    schema: {
+      summary: 'Send a dead-lettered webhook delivery once more',
+      params: TaskParamsSchema,
+      response: { 202: DeliveryListSchema, ...Object.fromEntries([401, 404, 409].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+    }
+  }, async (request, reply) => {
+    owned(request.params.id, request.clientId)
+    // One more attempt: counted as the last of the schedule, so a failure dead-letters it again.
+    const retried = repo.retryDeadWebhooks(request.params.id, clock.now(), services.webhooks.scheduleMs.length)
+    if (retried.length === 0) throw new NothingToRetryError(request.params.id)
+    services.wakeWebhooks()
+    return reply.code(202).send({ items: deliveriesOf(repo, request.params.id) })
+  })
+}
+
+export default deliveryRoutes

@@ -1,0 +1,63 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Repository, TaskRow, WebhookDeliveryRow } from '../db/repository.js'
+import { toTask } from '../tasks/view.js'
+import { postWebhook } from './deliver.js'
+import { signWebhook } from './sign.js'
+import type { SsrfPolicy } from './ssrf.js'
+
+export interface WebhookDeps {
+  repo: Repository
+  clock: Clock
+  secret: string
+  /** Delays before the 2nd, 3rd, ... attempt; after the last, the delivery is dead-lettered. */
+  scheduleMs: readonly number[]
+  policy: SsrfPolicy
+  timeoutMs: number
+  log: FastifyBaseLogger
+  random?: () => number
+}
+
+const LEASE_MS = 60_000
+const BATCH = 10
+
+/** The event body: the same bytes on every attempt, since a final task never changes. */
+export function webhookBody(delivery: WebhookDeliveryRow, task: TaskRow): string {
+  return JSON.stringify({ type: delivery.type, timestamp: new Date(delivery.created_at).toISOString(), data: toTask(task) })
+}
+
+async function attempt(deps: WebhookDeps, delivery: WebhookDeliveryRow) {
+  const { repo, clock } = deps
+  const body = webhookBody(delivery, repo.getTask(delivery.task_id) as TaskRow)
+  const timestamp = Math.floor(clock.now() / 1000)
+  const headers = {
+    'webhook-id': delivery.event_id,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signWebhook(deps.secret, delivery.event_id, timestamp, body)
+  }
+  const result = await postWebhook(delivery.url, headers, body, deps.policy, deps.timeoutMs)
+  const at = clock.now()
+  const attempts = delivery.attempts + 1
+  const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300
+  let next: { state: WebhookDeliveryRow['state']; nextAttemptAt: number }
+  if (ok) next = { state: 'delivered', nextAttemptAt: at }
+  else if (result.statusCode === 410 || attempts > deps.scheduleMs.length) next = { state: 'dead', nextAttemptAt: at }
+  else {
+    const delay = deps.scheduleMs[attempts - 1] as number
+    next = { state: 'pending', nextAttemptAt: at + Math.round(delay * (0.9 + 0.2 * (deps.random ?? Math.random)())) }
+  }
+  repo.recordWebhookAttempt(delivery, { at, statusCode: result.statusCode, durationMs: result.durationMs, error: result.error, excerpt: result.excerpt }, next)
+  const fields = { taskId: delivery.task_id, eventId: delivery.event_id, attempt: attempts, statusCode: result.statusCode, error: result.error }
+  if (next.state === 'dead') deps.log.warn(fields, 'webhook dead-lettered')
+  else if (!ok) deps.log.info(fields, 'webhook attempt failed; will retry')
+}
+
+/** Sends the webhook deliveries that are due; returns the delay before the next run. */
+export async function deliverDue(deps: WebhookDeps): Promise<number> {
+  const now = deps.clock.now()
+  const due = deps.repo.claimWebhooks(now, LEASE_MS, BATCH)
+  await Promise.all(due.map((d) => attempt(deps, d)))
+  if (due.length > 0) return 0
+  const next = deps.repo.nextWebhookAt()
+  return next === null ? 1000 : Math.min(1000, Math.max(5, next - now))
+}
