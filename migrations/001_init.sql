@@ -59,12 +59,15 @@ CREATE TRIGGER tasks_status_changed AFTER UPDATE OF status ON tasks WHEN OLD.sta
   VALUES (NEW.id, NEW.updated_at, OLD.status, NEW.status, NEW.status_source);
 END;
 
--- When each request for a new kie.ai task started: the sliding rate window, kept across restarts.
+-- Requests for new kie.ai tasks: the sliding rate window, kept across restarts. kie.ai counts
+-- arrivals, so a request counts from when its answer came back (it arrived by then at the
+-- latest); while in flight (arrived_by NULL) it always counts.
 CREATE TABLE send_slots (
-  id      INTEGER PRIMARY KEY,
-  sent_at INTEGER NOT NULL
+  id         INTEGER PRIMARY KEY,
+  started_at INTEGER NOT NULL,
+  arrived_by INTEGER
 );
-CREATE INDEX send_slots_sent_at ON send_slots (sent_at);
+CREATE INDEX send_slots_arrived_by ON send_slots (arrived_by);
 
 -- Every callback delivery, accepted or refused, exactly as it arrived.
 CREATE TABLE callback_deliveries (

@@ -105,7 +105,7 @@ describe('POST /callbacks/mj', () => {
     t = await buildTestApp()
     const now = t.clock.now()
     const row = t.repo.createTask({ id: 'lost-answer', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 1000 }, now)
-    expect(t.repo.beginSend(row.id, null, now, { max: 20, windowStart: now - 10_000 })).toBe('ok')
+    expect(t.repo.beginSend(row.id, null, now, { max: 20, windowStart: now - 10_000 })).toEqual({ slotId: 1 })
     t.repo.markOutcomeUnknown(row.id, now, 'timeout')
     const kieTaskId = hex32()
     expect((await deliver(callbackQuery(row.id), successCallback(kieTaskId))).statusCode).toBe(200)

@@ -55,6 +55,31 @@ describe('pacing', () => {
     expect(t.kie.upscaleCalls).toHaveLength(0)
   })
 
+  it('counts a request from when its answer came back, since kie.ai counts arrivals', async () => {
+    t = await buildTestApp({ queue: { ...queue, rateLimitMax: 1 } })
+    let answer!: () => void
+    const gate = new Promise<void>((r) => (answer = r))
+    const original = t.kie.generateUpscale.bind(t.kie)
+    t.kie.generateUpscale = async (req) => {
+      if (t.kie.upscaleCalls.length === 0) await gate
+      return original(req)
+    }
+    const slow = post()
+    await new Promise((r) => setTimeout(r, 20))
+    t.clock.advance(5000) // still in flight, long after the window it started in
+    expect((await post()).json().status).toBe('queued')
+    answer()
+    expect((await slow).json().status).toBe('submitted')
+    t.clock.advance(1049)
+    send()
+    await settle()
+    expect(t.kie.upscaleCalls).toHaveLength(1) // a window has not passed since the answer
+    t.clock.advance(2)
+    send()
+    await settle()
+    expect(t.kie.upscaleCalls).toHaveLength(2)
+  })
+
   it('lets a new task wait behind older ready ones instead of jumping the queue', async () => {
     t = await buildTestApp({ queue })
     for (let i = 0; i < 4; i++) await post()
@@ -249,7 +274,7 @@ describe('crash recovery', () => {
     const inFlight = t.repo.createTask({ id: 'in-flight', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 5000 }, now)
     const leased = t.repo.createTask({ id: 'leased', owner: 'o', parentTaskId: 'p', imageIndex: 1, waterMark: null, submitDeadlineAt: now + 5000 }, now)
     t.repo.claimReady('dead-process', now, 30_000, 10)
-    expect(t.repo.beginSend(inFlight.id, 'dead-process', now, { max: 20, windowStart: now - 10_000 })).toBe('ok')
+    expect(t.repo.beginSend(inFlight.id, 'dead-process', now, { max: 20, windowStart: now - 10_000 })).toEqual({ slotId: 1 })
     await t.app.close()
     t.db.close() // as if killed here
 

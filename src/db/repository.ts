@@ -134,16 +134,19 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     queuePosition: db.prepare(`SELECT count(*) AS n FROM tasks
       WHERE status = 'queued' AND send_state = 'pending' AND seq <= ?`),
     claimable: db.prepare(`SELECT id FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND next_attempt_at <= @now
+      WHERE status = 'queued' AND send_state = 'pending' AND next_attempt_at <= @now AND submit_deadline_at > @now
         AND (lease_until IS NULL OR lease_until < @now)
       ORDER BY seq LIMIT @limit`),
     releaseLease: db.prepare('UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?'),
     lease: db.prepare('UPDATE tasks SET lease_owner = @owner, lease_until = @until WHERE id = @id RETURNING *'),
     nextAttemptAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
-    slotsUsed: db.prepare('SELECT count(*) AS n FROM send_slots WHERE sent_at > ?'),
-    slotFreesAt: db.prepare('SELECT sent_at FROM send_slots WHERE sent_at > ? ORDER BY sent_at LIMIT 1 OFFSET ?'),
-    insertSlot: db.prepare('INSERT INTO send_slots (sent_at) VALUES (?)'),
-    pruneSlots: db.prepare('DELETE FROM send_slots WHERE sent_at <= ?'),
+    slotsUsed: db.prepare('SELECT count(*) AS n FROM send_slots WHERE arrived_by IS NULL OR arrived_by > ?'),
+    slotTime: db.prepare(`SELECT coalesce(arrived_by, @now) AS at FROM send_slots WHERE arrived_by IS NULL OR arrived_by > @windowStart
+      ORDER BY at LIMIT 1 OFFSET @index`),
+    insertSlot: db.prepare('INSERT INTO send_slots (started_at) VALUES (?) RETURNING id'),
+    slotDone: db.prepare('UPDATE send_slots SET arrived_by = @now WHERE id = @id'),
+    closeOpenSlots: db.prepare('UPDATE send_slots SET arrived_by = ? WHERE arrived_by IS NULL'),
+    pruneSlots: db.prepare('DELETE FROM send_slots WHERE arrived_by <= ?'),
     beginSend: db.prepare(`UPDATE tasks SET send_state = 'sending', sent_at = @now, attempts = attempts + 1,
         lease_owner = NULL, lease_until = NULL, updated_at = @now
       WHERE id = @id AND status = 'queued' AND send_state = 'pending'
@@ -174,7 +177,9 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
         upstream_state = @state,
         last_activity_at = CASE WHEN @alive = 1 THEN @now ELSE last_activity_at END
       WHERE id = @id AND status = 'submitted'`),
-    timedOut: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NOT NULL AND last_activity_at <= ?`),
+    // A task due for a poll gets that poll first: record-info may hold its outcome.
+    timedOut: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NOT NULL
+      AND last_activity_at <= @before AND (reconcile_at IS NULL OR reconcile_at > @now)`),
     unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ?`),
     pastDeadline: db.prepare(`SELECT id FROM tasks
       WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ?`),
@@ -279,8 +284,10 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     earliestNextAttempt: () => (s.nextAttemptAt.get() as { at: number | null }).at,
     slotsUsed: (b: Budget) => count(s.slotsUsed, b.windowStart),
     /** When the index-th oldest send still counted in the window started. */
-    slotTime: (b: Budget, index: number): number | null =>
-      (s.slotFreesAt.get(b.windowStart, index) as { sent_at: number } | undefined)?.sent_at ?? null,
+    slotTime: (b: Budget, index: number, now: number): number | null =>
+      (s.slotTime.get({ windowStart: b.windowStart, index, now }) as { at: number } | undefined)?.at ?? null,
+    /** The request's answer came back: it counts for one window from now. */
+    slotDone: (slotId: number, now: number) => s.slotDone.run({ id: slotId, now }),
     /** Leases up to `limit` sendable tasks, oldest first, to one sender. */
     claimReady: db.transaction((owner: string, now: number, leaseMs: number, limit: number): TaskRow[] =>
       (s.claimable.all({ now, limit }) as Array<{ id: string }>).map(
@@ -292,12 +299,11 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
      * Takes a slot of the rate budget and marks the task as sending, atomically: from here on the
      * request may reach kie.ai, so the task is never sent again. Called right before the request.
      */
-    beginSend: db.transaction((id: string, owner: string | null, now: number, b: Budget): 'ok' | 'no_budget' | 'gone' => {
+    beginSend: db.transaction((id: string, owner: string | null, now: number, b: Budget): { slotId: number } | 'no_budget' | 'gone' => {
       if (count(s.slotsUsed, b.windowStart) >= b.max) return 'no_budget'
       if (s.beginSend.run({ id, owner, now }).changes !== 1) return 'gone'
-      s.insertSlot.run(now)
       s.pruneSlots.run(b.windowStart)
-      return 'ok'
+      return { slotId: (s.insertSlot.get(now) as { id: number }).id }
     }),
     /** kie.ai accepted the task. A callback that already finished it keeps its state. */
     markSubmitted: db.transaction((id: string, kieTaskId: string, now: number, reconcileAt: number): boolean => {
@@ -318,7 +324,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     noteReconcile: (id: string, now: number, nextAt: number, state: string, alive: boolean) =>
       s.noteReconcile.run({ id, now, nextAt, state, alive: alive ? 1 : 0 }).changes === 1,
     failTimedOut: (now: number, timeoutMs: number, message: string) =>
-      failEach(s.timedOut.all(now - timeoutMs) as Array<{ id: string }>, 'GW_TIMEOUT', message, now, 'timeout'),
+      failEach(s.timedOut.all({ before: now - timeoutMs, now }) as Array<{ id: string }>, 'GW_TIMEOUT', message, now, 'timeout'),
     failUnknownOutcomes: (now: number, afterMs: number, message: string) =>
       failEach(s.unknownExpired.all(now - afterMs) as Array<{ id: string }>, 'GW_UPSTREAM_OUTCOME_UNKNOWN', message, now, 'timeout'),
     failPastDeadline: (now: number, message: string) =>
@@ -329,6 +335,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       for (const { id } of orphans) {
         s.markOutcomeUnknown.run({ id, now, reason: 'the gateway stopped while this request was in flight', source: 'recovery' })
       }
+      // Requests cut off by the crash may have arrived up to now.
+      s.closeOpenSlots.run(now)
       return { unknown: orphans.length, released: s.releaseLeases.run().changes }
     }),
     statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,

@@ -46,8 +46,8 @@ export function createDispatcher(deps: DispatcherDeps) {
   const { repo, clock, queue, log } = deps
   const owner = randomUUID()
   const breaker = createCircuitBreaker({ failureThreshold: queue.circuitFailureThreshold, cooldownMs: queue.circuitCooldownMs, log })
-  // kie.ai counts arrivals; our sends arrive a little later. The margin keeps a window of
-  // arrivals from ever holding more than the limit.
+  // kie.ai counts arrivals. A request counts from its answer (it arrived by then), and the
+  // margin absorbs clock differences, so a window of arrivals never holds more than the limit.
   const windowMs = queue.rateLimitWindowMs + Math.ceil(queue.rateLimitWindowMs * 0.05)
   const budget = (now: number): Budget => ({ max: queue.rateLimitMax, windowStart: now - windowMs })
   const inFlight = new Set<Promise<unknown>>()
@@ -59,8 +59,9 @@ export function createDispatcher(deps: DispatcherDeps) {
     return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, random: deps.random }))
   }
 
-  function record(task: TaskRow, result: KieResult<{ taskId: string }>): SendOutcome {
+  function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>): SendOutcome {
     const now = clock.now()
+    repo.slotDone(slotId, now)
     const fresh = () => repo.getTask(task.id) as TaskRow
     if (result.ok) {
       breaker.success()
@@ -98,7 +99,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const now = clock.now()
     if (!breaker.allow(now)) return { kind: 'deferred', reason: 'circuit_open' }
     const begun = repo.beginSend(task.id, leased ? owner : null, now, budget(now))
-    if (begun !== 'ok') {
+    if (typeof begun === 'string') {
       breaker.cancelProbe()
       return { kind: 'deferred', reason: begun }
     }
@@ -118,7 +119,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       log.error({ err, taskId: task.id }, 'kie.ai client threw')
       result = { ok: false, kind: 'transient', reason: 'network', message: 'internal error while calling kie.ai', retryAfterMs: null, maybeDelivered: true }
     }
-    return record(task, result)
+    return record(task, begun.slotId, result)
   }
 
   function track<T>(p: Promise<T>): Promise<T> {

@@ -20,7 +20,7 @@ export function estimateQueue(row: TaskRow, repo: Repository, dispatcher: Dispat
     k -= budget.max
     windows++
   }
-  const base = k < 0 ? now : (repo.slotTime(budget, k) ?? now) + dispatcher.windowMs
+  const base = k < 0 ? now : (repo.slotTime(budget, k, now) ?? now) + dispatcher.windowMs
   const at = k < 0 && windows === 0 ? now : base + windows * dispatcher.windowMs
   return { position, estimatedSendAt: Math.max(at, row.next_attempt_at, dispatcher.breaker.openUntil() ?? 0) }
 }

@@ -20,27 +20,21 @@ const MAX_POLL_INTERVAL_MS = 10 * 60_000
 
 function nextPollAt(task: TaskRow, now: number, deps: ReconcilerDeps): number {
   const base = Math.min(MAX_POLL_INTERVAL_MS, deps.queue.reconcileAfterMs * 2 ** task.reconcile_attempts)
-  return now + Math.round(base * (0.8 + 0.4 * (deps.random ?? Math.random)()))
+  const at = now + Math.round(base * (0.8 + 0.4 * (deps.random ?? Math.random)()))
+  // One last look at the moment the task would time out, whatever the backoff says.
+  const timeoutAt = task.last_activity_at + deps.queue.taskTimeoutMs
+  return timeoutAt > now ? Math.min(at, timeoutAt) : at
 }
 
 /**
- * One pass: fails tasks that went quiet for too long, then asks record-info about tasks that
- * have heard nothing for a while and applies what is final. Whichever of this and a callback
+ * One pass: asks record-info about tasks that have heard nothing for a while and applies what
+ * is final, then fails tasks that went quiet for too long. Whichever of this and a callback
  * comes first wins; the other changes nothing.
  */
 export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_PER_SECOND): Promise<number> {
   const { repo, clock, queue, log } = deps
-  const now = clock.now()
-  const timedOut = repo.failTimedOut(now, queue.taskTimeoutMs, `no word from kie.ai for ${Math.round(queue.taskTimeoutMs / 1000)} s`)
-  const unknown = repo.failUnknownOutcomes(
-    now,
-    queue.outcomeUnknownAfterMs,
-    'kie.ai may never have received this task: its answer was lost and no callback came. It was not billed as far as the gateway knows; it is safe to resubmit.'
-  )
-  if (timedOut.length + unknown.length > 0) log.warn({ timedOut, unknown }, 'tasks failed after going quiet')
-
   let polled = 0
-  for (const task of repo.dueForReconcile(now, maxPolls)) {
+  for (const task of repo.dueForReconcile(clock.now(), maxPolls)) {
     const answer = await deps.kie.recordInfo(task.kie_task_id as string)
     polled++
     const t = clock.now()
@@ -58,5 +52,16 @@ export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_P
       repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), read.state, read.state !== task.upstream_state)
     }
   }
+
+  // After the polls, so that a task due for one is asked before it is given up.
+  const now = clock.now()
+  const timedOut = repo.failTimedOut(now, queue.taskTimeoutMs, `no word from kie.ai for ${Math.round(queue.taskTimeoutMs / 1000)} s`)
+  const unknown = repo.failUnknownOutcomes(
+    now,
+    queue.outcomeUnknownAfterMs,
+    'kie.ai may never have received this task: its answer was lost and no callback came. It was not billed as far as the gateway knows; it is safe to resubmit.'
+  )
+  const expired = repo.failPastDeadline(now, 'kie.ai could not be reached before the submit deadline')
+  if (timedOut.length + unknown.length + expired.length > 0) log.warn({ timedOut, unknown, expired }, 'tasks failed after going quiet')
   return polled
 }

@@ -22,16 +22,17 @@ const IDLE_MS = 1000
 export function sendDue(deps: SenderDeps): number {
   const { repo, dispatcher, clock } = deps
   const now = clock.now()
+  // Also swept by the reconciler every second, so an open circuit cannot hold a task past it.
   const expired = repo.failPastDeadline(now, 'kie.ai could not be reached before the submit deadline')
   if (expired.length > 0) deps.log.warn({ count: expired.length }, 'queued tasks passed their submit deadline')
-
   const openUntil = dispatcher.breaker.openUntil()
   if (openUntil !== null && now < openUntil) return openUntil - now
   const budget = dispatcher.budget(now)
   const free = budget.max - repo.slotsUsed(budget)
   if (free <= 0) {
-    const oldest = repo.slotTime(budget, 0)
-    return oldest === null ? 50 : oldest + dispatcher.windowMs - now + 1
+    // An answer coming back wakes the loop; otherwise the oldest counted request leaves the window.
+    const oldest = repo.slotTime(budget, 0, now)
+    return oldest === null ? 50 : Math.max(1, oldest + dispatcher.windowMs - now + 1)
   }
   // Half-open: one probe, not a burst.
   const claimed = repo.claimReady(dispatcher.owner, now, LEASE_MS, openUntil === null ? free : 1)
