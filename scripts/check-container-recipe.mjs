@@ -329,7 +329,7 @@ function expandSource(base, source) {
         if (fs.existsSync(path.join(base, p))) next.push(p)
         continue
       }
-      let entries = []
+      let entries
       try {
         entries = fs.readdirSync(abs)
       } catch {
@@ -419,7 +419,9 @@ function killTree(child, signal = 'SIGKILL') {
   } catch {
     try {
       child.kill(signal)
-    } catch {}
+    } catch {
+      // already gone
+    }
   }
 }
 

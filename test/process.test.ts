@@ -49,7 +49,9 @@ const upscaleCalls = () => sim.sim.calls.filter((c) => c.path === '/api/v1/mj/ge
 
 describe('the server process', () => {
   it('after kill -9 loses no acknowledged task, sends none twice, and finishes them all', async () => {
-    let { child, base } = await start()
+    const first = await start()
+    const child = first.child
+    let base = first.base
     const acks = await Promise.all(
       Array.from({ length: 8 }, (_, i) => api(base).post('/upscale', { taskId: sim.sim.createParentTask(), imageIndex: i % 4 }))
     )

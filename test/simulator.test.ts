@@ -8,6 +8,7 @@ const KEY = 'test-api-key'
 const HMAC = 'test-webhook-hmac-key'
 const HEX32 = /^[0-9a-f]{32}$/
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
 interface Received { headers: IncomingHttpHeaders, body: any }
 interface Receiver { url: string, received: Received[], close: () => Promise<void> }
 
@@ -59,10 +60,12 @@ function api (base: string, key = KEY) {
   return {
     post: async (path: string, body: unknown) => {
       const res = await fetch(base + path, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) })
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
       return { status: res.status, body: await res.json() as any, res }
     },
     get: async (path: string) => {
       const res = await fetch(base + path, { headers })
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
       return { status: res.status, body: await res.json() as any, res }
     }
   }

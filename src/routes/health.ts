@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; expectedMigr
     config: { rateLimit: false },
     schema: { summary: 'The database is open and migrated', response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
   }, async () => {
-    let applied = -1
+    let applied: number
     try {
       applied = opts.services.repo.appliedMigrations()
     } catch {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
 import { IDEMPOTENCY_TTL_MS } from '../tasks/idempotency.js'
 import { createLoop } from './loop.js'
-import { MAX_POLLS_PER_SECOND, reconcileOnce } from './reconciler.js'
+import { reconcileOnce } from './reconciler.js'
 import { sendDue } from './sender.js'
 import { deliverDue } from '../webhooks/worker.js'
 
@@ -20,7 +20,7 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
     async () => {
       await reconcileOnce({ repo, kie: services.kie, clock, queue: services.queue, log })
       repo.pruneIdempotencyKeys(clock.now() - IDEMPOTENCY_TTL_MS)
-      // At most MAX_POLLS_PER_SECOND polls a run, and a run starts at least a second after the last one ended.
+      // At most MAX_POLLS_PER_SECOND polls a run, and a run starts a second after the last one ended.
       return 1000
     },
     log
