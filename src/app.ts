@@ -7,6 +7,7 @@ import { createRepository } from './db/repository.js'
 import { ClientRateLimitedError, ErrorResponseSchema } from './errors.js'
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
+import httpConventions, { requestId } from './plugins/http-conventions.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
@@ -42,11 +43,17 @@ export interface AppOptions {
 export async function buildApp(opts: AppOptions) {
   const app = Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
-    bodyLimit: 64 * 1024,
+    bodyLimit: 16 * 1024,
     // Behind a load balancer the client address comes from X-Forwarded-For only when trusted.
     trustProxy: false,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle'
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    // One line per request is logged by http-conventions, with the fields operators need.
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: requestId,
+    // Long polls wait up to 60 s.
+    requestTimeout: 75_000
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // TypeBox checks bodies strictly (no coercion, unknown fields refused) and converts only
@@ -103,16 +110,9 @@ export async function buildApp(opts: AppOptions) {
   const recovered = repo.recover(clock.now())
   if (recovered.unknown > 0) app.log.warn(recovered, 'recovered tasks whose kie.ai request was in flight at the last stop')
 
-  // During shutdown, responses close their connection so keep-alive clients cannot hold it open.
-  let closing = false
-  app.addHook('preClose', async () => {
-    closing = true
-    waiters.releaseAll()
-  })
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close')
-  })
+  app.addHook('preClose', async () => waiters.releaseAll())
 
+  await app.register(httpConventions)
   await app.register(errorHandler)
   // Per client key, after authentication (preHandler); health and kie.ai's callbacks opt out.
   const limit = opts.clientRateLimit ?? { max: 600, windowMs: 60_000 }

@@ -15,9 +15,12 @@ const REDACT = [
 /** Drops the per-task callback token from a logged URL. */
 export const redactUrl = (url: string) => url.replace(/([?&]token=)[^&]*/g, '$1[redacted]')
 
-export function createLogger(level: string): Logger {
+/** JSON lines; pretty only when a person is watching a terminal. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const pretty = !destination && process.stdout.isTTY
   return pino({
     level,
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
     redact: { paths: REDACT, censor: '[redacted]' },
     serializers: {
       req: (req: FastifyRequest) => ({
@@ -26,5 +29,5 @@ export function createLogger(level: string): Logger {
         remoteAddress: req.ip
       })
     }
-  })
+  }, destination as pino.DestinationStream)
 }

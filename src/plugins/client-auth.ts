@@ -4,7 +4,7 @@ import { UnauthorizedError } from '../errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Fingerprint of the client key that authenticated the request: the owner of its tasks. */
+    /** Who owns the tasks the request makes: the key's name, or its fingerprint. */
     clientId: string
   }
 }
@@ -14,18 +14,32 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest()
 /** A stable, non-reversible name for a key, safe to store and log. */
 export const keyFingerprint = (key: string) => sha256(key).toString('hex').slice(0, 24)
 
+const NAMED = /^([A-Za-z0-9_.-]{1,64}):(.+)$/
+
+/**
+ * API_KEYS entries are `key` or `name:key`. A named key's tasks belong to the name, so a
+ * client's key can be rotated (old and new listed under one name) without losing its tasks.
+ */
+export function parseClientKey(entry: string): { key: string; clientId: string; name: string } {
+  const m = NAMED.exec(entry)
+  if (m && (m[2] as string).length >= 16) return { key: m[2] as string, clientId: `name:${m[1]}`, name: m[1] as string }
+  const fp = keyFingerprint(entry)
+  return { key: entry, clientId: fp, name: `key-${fp.slice(0, 8)}` }
+}
+
 /** An onRequest hook that admits only the configured client keys. */
 export function clientAuth(apiKeys: readonly string[]) {
-  const known = apiKeys.map((key) => ({ digest: sha256(key), id: keyFingerprint(key) }))
+  const known = apiKeys.map(parseClientKey).map((k) => ({ ...k, digest: sha256(k.key) }))
   return async function requireClientKey(request: FastifyRequest, _reply: FastifyReply) {
     const header = request.headers.authorization
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
     if (!match) throw new UnauthorizedError('Missing Authorization: Bearer <api key> header')
     // Equal-length digests, every key compared: the timing says nothing about which key or how close.
     const given = sha256(match[1] as string)
-    let found: string | null = null
-    for (const k of known) if (timingSafeEqual(k.digest, given)) found = k.id
+    let found: (typeof known)[number] | null = null
+    for (const k of known) if (timingSafeEqual(k.digest, given)) found = k
     if (found === null) throw new UnauthorizedError('Unknown API key')
-    request.clientId = found
+    request.clientId = found.clientId
+    request.clientName = found.name
   }
 }

@@ -54,19 +54,21 @@ export default fp(
   async function errorHandler(app: FastifyInstance) {
     app.setErrorHandler((err: FastifyError & { headers?: Record<string, string> }, request, reply) => {
       const body = toErrorResponse(err)
+      // The request's one log line carries the code; a 5xx also logs the error itself.
+      request.errorCode = body.code
       if (body.statusCode >= 500) request.log.error({ err }, 'request failed')
-      else request.log.info({ code: body.code, msg: body.message }, 'request refused')
       if (err.headers) reply.headers(err.headers)
       return reply.code(body.statusCode).send(body)
     })
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({
+    app.setNotFoundHandler((request, reply) => {
+      request.errorCode = 'GW_NOT_FOUND'
+      return reply.code(404).send({
         statusCode: 404,
         error: 'Not Found',
         code: 'GW_NOT_FOUND',
         message: `Route ${request.method} ${request.url.split('?')[0]} not found`
       } satisfies ErrorResponse)
-    )
+    })
   },
   { name: 'error-handler' }
 )

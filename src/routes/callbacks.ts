@@ -35,6 +35,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     }
   }, async (request) => {
     const { task: taskId, token } = request.query
+    if (taskId) request.logRefs.taskId = taskId
     const delivery: CallbackDelivery = {
       receivedAt: clock.now(),
       taskId: taskId ?? null,
@@ -59,6 +60,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     const parsed = parseCallback(delivery.body)
     if (!parsed.ok) throw refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
     delivery.kieTaskId = parsed.kieTaskId
+    request.logRefs.kieTaskId = parsed.kieTaskId
     if (kieWebhookHmacKey) {
       const verdict = verifyKieSignature({
         key: kieWebhookHmacKey,

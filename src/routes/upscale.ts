@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema, NotFoundError, ValidationError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
-import type { FastifyReply } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { IdempotencyRow, TaskRow } from '../db/repository.js'
 import { toErrorResponse } from '../plugins/error-handler.js'
 import { createInProgress, idempotencyKeyOf, requestHash } from '../tasks/idempotency.js'
@@ -47,14 +47,15 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       submitDeadlineAt: now + queue.submitDeadlineMs
     }
     // Stored before anything is sent, so no answer from kie.ai can leave it unrecorded.
-    if (key === undefined) return answer(reply, await submit(repo.createTask(task, now)))
+    request.logRefs.taskId = task.id
+    if (key === undefined) return answer(reply, await submit(repo.createTask(task, now), request.log))
 
     const hash = requestHash(request.body)
     const created = repo.createTaskOnce(task, now, key, hash)
     if ('existing' in created) return answer(reply, await replay(created.existing, hash), true)
     const finished = inProgress.start(request.clientId, key)
     try {
-      const result = await submit(created.created)
+      const result = await submit(created.created, request.log)
       repo.saveIdempotentResponse(request.clientId, key, result.statusCode, JSON.stringify(result.body))
       return answer(reply, result)
     } finally {
@@ -90,9 +91,9 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
 
   /** Within the rate budget the task is sent before we answer, so kie.ai's definitive
    * refusals reach the client; otherwise it waits in the queue and the answer says where. */
-  async function submit(task: TaskRow): Promise<Answer> {
+  async function submit(task: TaskRow, log: FastifyBaseLogger): Promise<Answer> {
     const location = `/upscale/${task.id}`
-    const outcome = await services.dispatcher.sendNew(task)
+    const outcome = await services.dispatcher.sendNew(task, log)
     if (outcome.kind === 'failed') {
       const body = toErrorResponse(outcome.error)
       return { statusCode: body.statusCode, location, retryAfter: outcome.retryAfterSeconds, body }
@@ -128,6 +129,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
     let row = repo.getOwnedTask(request.params.id, request.clientId)
     // Another key's task answers exactly like a missing one.
     if (!row) throw new NotFoundError(`Task ${request.params.id} not found`)
+    request.logRefs.taskId = row.id
     const wait = request.query.wait ?? 0
     if (wait > 0 && row.status !== 'succeeded' && row.status !== 'failed') {
       // Parked until the event that finishes the task (or the time is up, or shutdown).

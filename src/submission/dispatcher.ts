@@ -59,7 +59,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, random: deps.random }))
   }
 
-  function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>): SendOutcome {
+  function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger): SendOutcome {
     const now = clock.now()
     repo.slotDone(slotId, now)
     const fresh = () => repo.getTask(task.id) as TaskRow
@@ -95,7 +95,8 @@ export function createDispatcher(deps: DispatcherDeps) {
     return { kind: 'retrying', task: fresh(), at }
   }
 
-  async function send(task: TaskRow, leased: boolean): Promise<SendOutcome> {
+  /** `callLog` is the request's logger when a client request causes the send (its reqId shows). */
+  async function send(task: TaskRow, leased: boolean, callLog: FastifyBaseLogger = log): Promise<SendOutcome> {
     const now = clock.now()
     if (!breaker.allow(now)) return { kind: 'deferred', reason: 'circuit_open' }
     const begun = repo.beginSend(task.id, leased ? owner : null, now, budget(now))
@@ -105,6 +106,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     }
     // From here on the request may reach kie.ai: nothing but recording its answer happens between.
     let result: KieResult<{ taskId: string }>
+    const started = performance.now()
     try {
       result = await deps.kie.generateUpscale(
         {
@@ -119,7 +121,11 @@ export function createDispatcher(deps: DispatcherDeps) {
       log.error({ err, taskId: task.id }, 'kie.ai client threw')
       result = { ok: false, kind: 'transient', reason: 'network', message: 'internal error while calling kie.ai', retryAfterMs: null, maybeDelivered: true }
     }
-    return record(task, begun.slotId, result)
+    callLog.info(
+      { taskId: task.id, attempt: task.attempts + 1, outcome: result.ok ? 'accepted' : result.kind, ms: Math.round(performance.now() - started) },
+      'kie.ai generateUpscale'
+    )
+    return record(task, begun.slotId, result, callLog)
   }
 
   function track<T>(p: Promise<T>): Promise<T> {
@@ -134,9 +140,9 @@ export function createDispatcher(deps: DispatcherDeps) {
     budget,
     breaker,
     /** A new task is sent at once if nothing waits ahead of it and the budget allows. */
-    sendNew(task: TaskRow): Promise<SendOutcome> {
+    sendNew(task: TaskRow, callLog?: FastifyBaseLogger): Promise<SendOutcome> {
       if (repo.readyAhead(task.seq, clock.now()) > 0) return Promise.resolve({ kind: 'deferred', reason: 'queue_ahead' })
-      return track(send(task, false))
+      return track(send(task, false, callLog))
     },
     /** Sends a task this dispatcher holds the lease of. */
     sendLeased: (task: TaskRow) => track(send(task, true)),

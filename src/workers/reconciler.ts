@@ -59,7 +59,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_P
   const unknown = repo.failUnknownOutcomes(
     now,
     queue.outcomeUnknownAfterMs,
-    'kie.ai may never have received this task: its answer was lost and no callback came. It was not billed as far as the gateway knows; it is safe to resubmit.'
+    'kie.ai never confirmed this task and no callback came in the time its retries take, so it most likely never received it: it is safe to resubmit. (In the rare case that kie.ai did run it, that result is lost.)'
   )
   const expired = repo.failPastDeadline(now, 'kie.ai could not be reached before the submit deadline')
   if (timedOut.length + unknown.length + expired.length > 0) log.warn({ timedOut, unknown, expired }, 'tasks failed after going quiet')

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { redactUrl } from '../logger.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Task ids that the request touched, for its log line. */
+    logRefs: { taskId?: string; kieTaskId?: string | null }
+    /** The client key's name (or fingerprint), for its log line; never the key. */
+    clientName?: string
+    /** The error code it was answered with, for its log line. */
+    errorCode?: string
+  }
+}
+
+const REQUEST_ID = /^[\w.:@/-]{1,128}$/
+
+/** X-Request-Id from the caller when it is sane, else a fresh one. */
+export function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+// A small fixed set for an API that serves JSON to programs.
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer'
+}
+
+/** Request ids, one log line per request, security headers, and closing keep-alives at shutdown. */
+export default fp(
+  async function httpConventions(app: FastifyInstance) {
+    let closing = false
+    app.decorateRequest('logRefs', null as unknown as FastifyRequest['logRefs'])
+    app.addHook('onRequest', async (request, reply) => {
+      request.logRefs = {}
+      // Fastify's own 503 while closing has another shape; this one has ours.
+      if (closing) {
+        request.errorCode = 'GW_SHUTTING_DOWN'
+        return reply.code(503).header('retry-after', '5').send({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          code: 'GW_SHUTTING_DOWN',
+          message: 'The gateway is shutting down; retry shortly'
+        })
+      }
+    })
+    app.addHook('preClose', async () => {
+      closing = true
+    })
+    app.addHook('onSend', async (request, reply) => {
+      reply.header('x-request-id', request.id)
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(name)) reply.header(name, value)
+      // During shutdown responses close their connection, so keep-alive clients cannot hold it open.
+      if (closing) reply.header('connection', 'close')
+    })
+    app.addHook('onResponse', async (request, reply) => {
+      const line = {
+        method: request.method,
+        route: request.routeOptions.url ?? null,
+        url: redactUrl(request.url),
+        statusCode: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        client: request.clientName,
+        ...request.logRefs,
+        ...(request.errorCode ? { code: request.errorCode } : {})
+      }
+      if (reply.statusCode >= 500) request.log.warn(line, 'request')
+      else request.log.info(line, 'request')
+    })
+  },
+  { name: 'http-conventions' }
+)
