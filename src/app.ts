@@ -7,6 +7,7 @@ import { createRepository } from './db/repository.js'
 import { ClientRateLimitedError, ErrorResponseSchema } from './errors.js'
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
+import openapi from './plugins/openapi.js'
 import httpConventions, { requestId } from './plugins/http-conventions.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
@@ -36,6 +37,8 @@ export interface AppOptions {
   /** Webhooks to clients; without a secret, callbackUrl is refused. */
   webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
   clientRateLimit?: { max: number; windowMs: number }
+  /** Shown in the OpenAPI document. */
+  version?: string
   logger?: FastifyServerOptions['logger']
   loggerInstance?: FastifyServerOptions['loggerInstance']
 }
@@ -114,6 +117,7 @@ export async function buildApp(opts: AppOptions) {
 
   await app.register(httpConventions)
   await app.register(errorHandler)
+  await app.register(openapi, { version: opts.version ?? '0.0.0' })
   // Per client key, after authentication (preHandler); health and kie.ai's callbacks opt out.
   const limit = opts.clientRateLimit ?? { max: 600, windowMs: 60_000 }
   await app.register(rateLimit, {

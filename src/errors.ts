@@ -1,5 +1,6 @@
 import createError from '@fastify/error'
 import { Type, type Static } from '@sinclair/typebox'
+import { errorExample } from './openapi-examples.js'
 
 // One shape for every error response; `code` is the stable, machine-readable part.
 export const ErrorResponseSchema = Type.Object(
@@ -9,7 +10,7 @@ export const ErrorResponseSchema = Type.Object(
     code: Type.String({ description: 'Stable machine-readable error code, e.g. GW_VALIDATION' }),
     message: Type.String()
   },
-  { $id: 'ErrorResponse', title: 'ErrorResponse' }
+  { $id: 'ErrorResponse', title: 'ErrorResponse', examples: [errorExample] }
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 

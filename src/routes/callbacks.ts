@@ -1,4 +1,5 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { kieCallbackExample } from '../openapi-examples.js'
 import { Type } from '@sinclair/typebox'
 import createError from '@fastify/error'
 import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError, TaskErrorCodes, ValidationError } from '../errors.js'
@@ -12,10 +13,28 @@ const CallbackMismatchError = createError('GW_CALLBACK_MISMATCH', '%s', 409)
 // kie.ai retries 1, 5 and 15 minutes late and may not re-sign: 30 minutes covers the last retry.
 const SIGNATURE_MAX_AGE_MS = 30 * 60_000
 
-const CallbackQuerySchema = Type.Object({
-  task: Type.Optional(Type.String({ maxLength: 64 })),
-  token: Type.Optional(Type.String({ maxLength: 128 }))
-})
+const CallbackQuerySchema = Type.Object(
+  {
+    task: Type.Optional(Type.String({ maxLength: 64, description: "The gateway's task id" })),
+    token: Type.Optional(Type.String({ maxLength: 128, description: 'The per-task token the gateway put in the callback URL' }))
+  },
+  { examples: [{ task: '50df5987-fd9d-4b79-9e6c-8256c1962747', token: 'q2V0mTx3yWc8g2b2X1cNq0u3cQm5b9a2N8r4k7d1s6E' }] }
+)
+
+// For the document only: the body is kept raw and read by parseCallback, tolerating kie.ai's variants.
+const KieCallbackSchema = Type.Object(
+  {
+    code: Type.Integer({ description: '200 = success; anything else = failure' }),
+    msg: Type.String(),
+    data: Type.Object({
+      taskId: Type.String(),
+      promptJson: Type.Optional(Type.String()),
+      resultUrls: Type.Array(Type.String())
+    })
+  },
+  { examples: [kieCallbackExample] }
+)
+const Received = Type.Object({ received: Type.Boolean() }, { examples: [{ received: true }] })
 
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? null
 
@@ -28,10 +47,15 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
 
   app.post('/callbacks/mj', {
     config: { rateLimit: false },
+    // The body is documented, not validated here: it is stored raw first, then parsed.
+    validatorCompiler: (req) =>
+      req.httpPart === 'body' ? (value: unknown) => ({ value }) : TypeBoxValidatorCompiler(req as unknown as Parameters<typeof TypeBoxValidatorCompiler>[0]),
     schema: {
       summary: "kie.ai's completion callback (called by kie.ai, not by clients)",
+      tags: ['kie.ai'],
       querystring: CallbackQuerySchema,
-      response: { 200: Type.Object({ received: Type.Boolean() }), ...Object.fromEntries([400, 401, 404, 409, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+      body: KieCallbackSchema,
+      response: { 200: Received, ...Object.fromEntries([400, 401, 404, 409, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request) => {
     const { task: taskId, token } = request.query
@@ -46,7 +70,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       signature: header(request.headers['x-webhook-signature']),
       signatureTimestamp: header(request.headers['x-webhook-timestamp']),
       remoteAddress: request.ip,
-      body: typeof request.body === 'string' ? request.body : ''
+      body: typeof (request.body as unknown) === 'string' ? (request.body as unknown as string) : ''
     }
     const refuse = (verdict: string, error: Error & { statusCode?: number }) => {
       repo.recordCallback({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 })

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import createError from '@fastify/error'
 import type { Repository } from '../db/repository.js'
+import { deliveriesExample } from '../openapi-examples.js'
 import { ErrorResponseSchema, NotFoundError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
 import type { Services } from '../services.js'
@@ -27,9 +28,9 @@ export const DeliverySchema = Type.Object(
       })
     )
   },
-  { $id: 'WebhookDelivery', title: 'WebhookDelivery' }
+  { $id: 'WebhookDelivery', title: 'WebhookDelivery', examples: deliveriesExample.items }
 )
-const DeliveryListSchema = Type.Object({ items: Type.Array(DeliverySchema) })
+const DeliveryListSchema = Type.Object({ items: Type.Array(DeliverySchema) }, { examples: [deliveriesExample] })
 const iso = (ms: number) => new Date(ms).toISOString()
 
 function deliveriesOf(repo: Repository, taskId: string) {
@@ -56,6 +57,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
 
   app.get('/upscale/:id/deliveries', {
     schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
       summary: "The task's webhook deliveries and every attempt",
       params: TaskParamsSchema,
       response: { 200: DeliveryListSchema, 404: Type.Ref(ErrorResponseSchema), 401: Type.Ref(ErrorResponseSchema) }
@@ -67,6 +70,8 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
 
   app.post('/upscale/:id/deliveries/retry', {
     schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
       summary: 'Send a dead-lettered webhook delivery once more',
       params: TaskParamsSchema,
       response: { 202: DeliveryListSchema, ...Object.fromEntries([401, 404, 409].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }

@@ -3,14 +3,14 @@ import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema, NotReadyError } from '../errors.js'
 import type { Services } from '../services.js'
 
-const Status = Type.Object({ status: Type.Literal('ok') })
+const Status = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
 
 const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; expectedMigrations: number }> = async (app, opts) => {
-  app.get('/healthz', { config: { rateLimit: false }, schema: { summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
+  app.get('/healthz', { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
     config: { rateLimit: false },
-    schema: { summary: 'The database is open and migrated', response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
+    schema: { tags: ['operations'], summary: 'The database is open and migrated', response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
   }, async () => {
     let applied: number
     try {

@@ -25,6 +25,8 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app.post('/upscale', {
     bodyLimit: 8 * 1024,
     schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
       summary: 'Upscale one image of a finished Midjourney grid',
       headers: Type.Object({
         'idempotency-key': Type.Optional(Type.String({ description: 'Makes retries of this request safe: same key and body, same answer, one task (kept 24 h)' }))
@@ -120,6 +122,8 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
 
   app.get('/upscale/:id', {
     schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
       summary: 'One upscale task; with ?wait=N, answers as soon as it is final or after N seconds',
       params: TaskParamsSchema,
       querystring: TaskQuerySchema,
@@ -141,6 +145,8 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
 
   app.get('/upscale', {
     schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
       summary: "The caller's upscale tasks, newest first",
       querystring: ListQuerySchema,
       response: { 200: TaskListSchema, ...errors(400, 401) }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { createUpscaleExample, queuedTaskExample, taskExample } from '../openapi-examples.js'
 
 export const TaskStatusSchema = Type.Union(
   [Type.Literal('queued'), Type.Literal('submitted'), Type.Literal('succeeded'), Type.Literal('failed')],
@@ -14,7 +15,7 @@ export const CreateUpscaleBodySchema = Type.Object(
       Type.String({ minLength: 1, maxLength: 2048, description: 'http(s) URL that receives a signed Standard Webhooks event when the task is final' })
     )
   },
-  { additionalProperties: false, $id: 'CreateUpscaleBody', title: 'CreateUpscaleBody' }
+  { additionalProperties: false, $id: 'CreateUpscaleBody', title: 'CreateUpscaleBody', examples: [createUpscaleExample] }
 )
 export type CreateUpscaleBody = Static<typeof CreateUpscaleBodySchema>
 
@@ -45,11 +46,14 @@ export const TaskSchema = Type.Object(
       { description: 'Where a queued task stands; null once it has been sent' }
     )
   },
-  { $id: 'Task', title: 'Task' }
+  { $id: 'Task', title: 'Task', examples: [taskExample, queuedTaskExample] }
 )
 export type Task = Static<typeof TaskSchema>
 
-export const TaskParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+export const TaskParamsSchema = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64, description: "The gateway's task id" }) },
+  { examples: [{ id: taskExample.id }] }
+)
 
 export const TaskQuerySchema = Type.Object(
   {
@@ -57,7 +61,7 @@ export const TaskQuerySchema = Type.Object(
       Type.Integer({ minimum: 0, maximum: 60, description: 'Seconds to wait for the task to become final before answering (long poll)' })
     )
   },
-  { additionalProperties: false }
+  { additionalProperties: false, examples: [{ wait: 30 }] }
 )
 
 export const ListQuerySchema = Type.Object(
@@ -66,10 +70,13 @@ export const ListQuerySchema = Type.Object(
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
   },
-  { additionalProperties: false }
+  { additionalProperties: false, examples: [{ status: 'succeeded', limit: 20 }] }
 )
 
-export const TaskListSchema = Type.Object({
-  items: Type.Array(TaskSchema),
-  nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as ?cursor= for the next (older) page; null at the end' })
-})
+export const TaskListSchema = Type.Object(
+  {
+    items: Type.Array(TaskSchema),
+    nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as ?cursor= for the next (older) page; null at the end' })
+  },
+  { examples: [{ items: [taskExample], nextCursor: 'czox' }] }
+)

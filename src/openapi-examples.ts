@@ -1,0 +1,65 @@
+// Examples shown in the OpenAPI document; a test checks each against its own schema.
+const id = '50df5987-fd9d-4b79-9e6c-8256c1962747'
+const parent = 'ea8f7c64c4ae87b48b8f12b2e3ba42f6'
+
+export const taskExample = {
+  id,
+  status: 'succeeded',
+  taskId: parent,
+  imageIndex: 2,
+  waterMark: null,
+  kieTaskId: '7c04a036a284cf7f3b8c18aa2bdafa40',
+  callbackUrl: 'https://hooks.example.com/upscales',
+  resultUrls: ['https://tempfile.aiquickdraw.com/v/7c04a036a284cf7f3b8c18aa2bdafa40_0_0.jpeg'],
+  error: null,
+  createdAt: '2026-11-25T14:16:48.263Z',
+  updatedAt: '2026-11-25T14:16:51.312Z',
+  completedAt: '2026-11-25T14:16:51.312Z',
+  queue: null
+}
+
+export const queuedTaskExample = {
+  ...taskExample,
+  status: 'queued',
+  kieTaskId: null,
+  resultUrls: null,
+  updatedAt: '2026-11-25T14:16:48.263Z',
+  completedAt: null,
+  queue: { position: 3, estimatedSendAt: '2026-11-25T14:16:59.000Z' }
+}
+
+export const createUpscaleExample = { taskId: parent, imageIndex: 2, callbackUrl: 'https://hooks.example.com/upscales' }
+
+export const errorExample = {
+  statusCode: 400,
+  error: 'Bad Request',
+  code: 'GW_VALIDATION',
+  message: 'body.imageIndex: expected integer'
+}
+
+export const deliveriesExample = {
+  items: [
+    {
+      id: 'msg_2f1d0c6b8a9e4f3d8c7b6a5f4e3d2c1b',
+      type: 'upscale.succeeded',
+      url: 'https://hooks.example.com/upscales',
+      state: 'delivered',
+      createdAt: '2026-11-25T14:16:51.312Z',
+      nextAttemptAt: null,
+      attempts: [
+        { at: '2026-11-25T14:16:51.320Z', statusCode: 500, durationMs: 41, error: null },
+        { at: '2026-11-25T14:16:56.402Z', statusCode: 200, durationMs: 37, error: null }
+      ]
+    }
+  ]
+}
+
+export const kieCallbackExample = {
+  code: 200,
+  msg: 'success',
+  data: {
+    taskId: '7c04a036a284cf7f3b8c18aa2bdafa40',
+    promptJson: '{"taskId":"ea8f7c64c4ae87b48b8f12b2e3ba42f6","imageIndex":2}',
+    resultUrls: ['https://tempfile.aiquickdraw.com/v/7c04a036a284cf7f3b8c18aa2bdafa40_0_0.jpeg']
+  }
+}
