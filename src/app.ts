@@ -16,6 +16,8 @@ import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
 import { DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type QueueSettings } from './config.js'
 import deliveryRoutes from './routes/deliveries.js'
+import metricsRoutes from './routes/metrics.js'
+import { createMetrics, instrumentKie } from './metrics.js'
 import { createDispatcher } from './submission/dispatcher.js'
 import { estimateQueue } from './submission/estimate.js'
 import { registerWorkers } from './workers/plugin.js'
@@ -37,6 +39,8 @@ export interface AppOptions {
   /** Webhooks to clients; without a secret, callbackUrl is refused. */
   webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
   clientRateLimit?: { max: number; windowMs: number }
+  /** When set, /metrics needs it as a bearer token. */
+  metricsToken?: string | null
   /** Shown in the OpenAPI document. */
   version?: string
   logger?: FastifyServerOptions['logger']
@@ -71,14 +75,18 @@ export async function buildApp(opts: AppOptions) {
     onFinal: (taskId) => {
       waiters.notify(taskId)
       workers.wakeWebhooks()
-    }
+    },
+    onCallback: (verdict) => metrics.callbacks.inc({ verdict })
   })
+  const metrics = createMetrics(repo)
+  const kie = instrumentKie(opts.kie, metrics)
   const clock = opts.clock ?? systemClock
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const baseUrl = opts.publicBaseUrl
   const dispatcher = createDispatcher({
     repo,
-    kie: opts.kie,
+    kie,
+    onFirstSend: (waitedMs) => metrics.pacingWait.observe(waitedMs / 1000),
     clock,
     queue,
     publicBaseUrl: typeof baseUrl === 'function' ? baseUrl : () => baseUrl,
@@ -88,7 +96,8 @@ export async function buildApp(opts: AppOptions) {
   })
   const services: Services = {
     repo,
-    kie: opts.kie,
+    kie,
+    metrics,
     clock,
     queue,
     apiKeys: opts.apiKeys,
@@ -131,6 +140,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
   await app.register(upscaleRoutes, { services })
   await app.register(deliveryRoutes, { services })
+  await app.register(metricsRoutes, { services, token: opts.metricsToken ?? null })
   await app.register(callbackRoutes, { services })
   const workers = registerWorkers(app, services, opts.workers ?? true)
   return app

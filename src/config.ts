@@ -42,6 +42,7 @@ export const EnvSchema = Type.Object({
   WEBHOOK_ALLOW_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names or IP addresses' })),
   CLIENT_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
   CLIENT_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'a token of at least 16 characters' })),
   SANDBOX_SIMULATOR_PORT: Type.Optional(int('a port from 0 to 65535 (0 picks a free one)')),
   CALLBACK_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'a secret of at least 32 characters' }))
 })
@@ -71,6 +72,8 @@ export interface Config {
   readonly webhookRetryScheduleMs: readonly number[]
   readonly webhookAllowHosts: readonly string[]
   readonly clientRateLimit: { readonly max: number; readonly windowMs: number }
+  /** null: /metrics is open (protect it at the network level). */
+  readonly metricsToken: string | null
   /** Where sandbox mode runs the built-in simulator (loopback only). */
   readonly sandboxSimulatorPort: number
 }
@@ -150,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     callbackSecret: e.CALLBACK_SECRET ?? null,
     sandboxSimulatorPort,
     webhookSecret: e.WEBHOOK_SECRET ?? null,
+    metricsToken: e.METRICS_TOKEN ?? null,
     webhookRetryScheduleMs: Object.freeze(parseDurations(e.WEBHOOK_RETRY_SCHEDULE ?? DEFAULT_WEBHOOK_RETRY_SCHEDULE)),
     webhookAllowHosts: Object.freeze(splitList(e.WEBHOOK_ALLOW_HOSTS).map((h) => h.toLowerCase())),
     clientRateLimit: Object.freeze({

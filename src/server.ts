@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { buildApp } from './app.js'
 import { ConfigError, generateSecret, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/open.js'
@@ -6,6 +7,14 @@ import { createRepository } from './db/repository.js'
 import { createKieClient } from './kie/client.js'
 import { createLogger } from './logger.js'
 import { startSimulator, type RunningSimulator } from './simulator/index.js'
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch {
+    return '0.0.0'
+  }
+}
 
 async function main(config: Config) {
   const log = createLogger(config.logLevel)
@@ -65,6 +74,8 @@ async function main(config: Config) {
       allowLoopback: sandbox
     },
     clientRateLimit: config.clientRateLimit,
+    metricsToken: config.metricsToken,
+    version: packageVersion(),
     loggerInstance: log
   })
 

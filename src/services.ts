@@ -2,6 +2,7 @@ import type { Clock } from './clock.js'
 import type { QueueSettings } from './config.js'
 import type { Repository, TaskRow } from './db/repository.js'
 import type { KieClient } from './kie/client.js'
+import type { Metrics } from './metrics.js'
 import type { Dispatcher } from './submission/dispatcher.js'
 import type { QueueInfo } from './submission/estimate.js'
 import type { Waiters } from './tasks/waiters.js'
@@ -11,6 +12,7 @@ import type { SsrfPolicy } from './webhooks/ssrf.js'
 export interface Services {
   repo: Repository
   kie: KieClient
+  metrics: Metrics
   clock: Clock
   queue: QueueSettings
   apiKeys: readonly string[]

@@ -101,6 +101,8 @@ export interface Budget {
 export interface RepositoryHooks {
   /** Called (after the current transaction) for each task that just became final. */
   onFinal?: (taskId: string) => void
+  /** Called for each stored callback delivery with its verdict. */
+  onCallback?: (verdict: string) => void
 }
 
 export interface IdempotencyRow {
@@ -187,6 +189,9 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     releaseLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL
       WHERE status = 'queued' AND lease_owner IS NOT NULL`),
     statusCounts: db.prepare(`SELECT status, count(*) AS n FROM tasks GROUP BY status`),
+    queueDepth: db.prepare(`SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
+    lastEventId: db.prepare('SELECT coalesce(max(id), 0) AS n FROM task_events'),
+    eventsAfter: db.prepare('SELECT id, from_status, to_status FROM task_events WHERE id > ? ORDER BY id'),
 
     insertIdempotencyKey: db.prepare(`INSERT INTO idempotency_keys (owner, key, request_hash, task_id, created_at)
       VALUES (@owner, @key, @hash, @taskId, @now) ON CONFLICT (owner, key) DO NOTHING`),
@@ -339,14 +344,20 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       s.closeOpenSlots.run(now)
       return { unknown: orphans.length, released: s.releaseLeases.run().changes }
     }),
+    /** A full scan: for start-up only. */
     statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
+    queueDepth: () => count(s.queueDepth),
+    lastTaskEventId: () => count(s.lastEventId),
+    taskEventsAfter: (id: number) => s.eventsAfter.all(id) as Array<{ id: number; from_status: TaskStatus | null; to_status: TaskStatus }>,
 
     /** Stores the delivery and, when it carries an outcome, applies it, atomically. */
     recordCallback: db.transaction(
       (delivery: CallbackDelivery, apply?: { taskId: string; outcome: Outcome; kieTaskId: string | null }): boolean => {
         const changed = apply ? finish(apply.taskId, apply.outcome, delivery.receivedAt, 'callback', apply.kieTaskId) : false
         // An outcome for a task that is already final is kept, but marked as having changed nothing.
-        s.insertDelivery.run(apply && !changed ? { ...delivery, verdict: 'ignored_final' } : delivery)
+        const stored = apply && !changed ? { ...delivery, verdict: 'ignored_final' } : delivery
+        s.insertDelivery.run(stored)
+        hooks.onCallback?.(stored.verdict)
         return changed
       }
     ),

@@ -18,6 +18,8 @@ export interface DispatcherDeps {
   callbackSecret: string
   log: FastifyBaseLogger
   random?: () => number
+  /** How long a task waited from arrival to its first send. */
+  onFirstSend?: (waitedMs: number) => void
 }
 
 export type SendOutcome =
@@ -104,6 +106,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       breaker.cancelProbe()
       return { kind: 'deferred', reason: begun }
     }
+    if (task.attempts === 0) deps.onFirstSend?.(now - task.created_at)
     // From here on the request may reach kie.ai: nothing but recording its answer happens between.
     let result: KieResult<{ taskId: string }>
     const started = performance.now()

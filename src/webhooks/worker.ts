@@ -16,6 +16,7 @@ export interface WebhookDeps {
   timeoutMs: number
   log: FastifyBaseLogger
   random?: () => number
+  onAttempt?: (outcome: 'delivered' | 'retry' | 'dead') => void
 }
 
 const LEASE_MS = 60_000
@@ -46,6 +47,7 @@ async function attempt(deps: WebhookDeps, delivery: WebhookDeliveryRow) {
     const delay = deps.scheduleMs[attempts - 1] as number
     next = { state: 'pending', nextAttemptAt: at + Math.round(delay * (0.9 + 0.2 * (deps.random ?? Math.random)())) }
   }
+  deps.onAttempt?.(next.state === 'pending' ? 'retry' : next.state)
   repo.recordWebhookAttempt(delivery, { at, statusCode: result.statusCode, durationMs: result.durationMs, error: result.error, excerpt: result.excerpt }, next)
   const fields = { taskId: delivery.task_id, eventId: delivery.event_id, attempt: attempts, statusCode: result.statusCode, error: result.error }
   if (next.state === 'dead') deps.log.warn(fields, 'webhook dead-lettered')

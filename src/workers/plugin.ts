@@ -18,7 +18,14 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
   const reconciler = createLoop(
     'reconciler',
     async () => {
-      await reconcileOnce({ repo, kie: services.kie, clock, queue: services.queue, log })
+      await reconcileOnce({
+        repo,
+        kie: services.kie,
+        clock,
+        queue: services.queue,
+        log,
+        onPoll: (result) => services.metrics.reconcilePolls.inc({ result })
+      })
       repo.pruneIdempotencyKeys(clock.now() - IDEMPOTENCY_TTL_MS)
       // At most MAX_POLLS_PER_SECOND polls a run, and a run starts a second after the last one ended.
       return 1000
@@ -28,7 +35,10 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
   const { secret } = services.webhooks
   const webhooks = createLoop(
     'webhooks',
-    async () => (secret ? deliverDue({ ...services.webhooks, repo, clock, secret, log }) : 60_000),
+    async () =>
+      secret
+        ? deliverDue({ ...services.webhooks, repo, clock, secret, log, onAttempt: (outcome) => services.metrics.webhooks.inc({ outcome }) })
+        : 60_000,
     log
   )
   if (enabled) {

@@ -12,6 +12,7 @@ export interface ReconcilerDeps {
   queue: QueueSettings
   log: FastifyBaseLogger
   random?: () => number
+  onPoll?: (result: 'final' | 'generating' | 'error') => void
 }
 
 /** kie.ai allows about 10 status queries a second; stay below it. */
@@ -38,6 +39,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_P
     const answer = await deps.kie.recordInfo(task.kie_task_id as string)
     polled++
     const t = clock.now()
+    deps.onPoll?.(!answer.ok ? 'error' : answer.data.successFlag === 0 ? 'generating' : 'final')
     if (!answer.ok) {
       // "recordInfo is null" and outages are not signs of life: keep asking, with backoff.
       const state = answer.kind === 'rejected' ? 'missing' : task.upstream_state ?? 'generating'

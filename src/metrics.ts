@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Repository, TaskStatus } from './db/repository.js'
+import type { KieClient } from './kie/client.js'
+
+/**
+ * Prometheus metrics. Nothing scans a table on a scrape: task counts are read once at start
+ * and then follow task_events (new rows only); queue depth counts the queue's own index.
+ */
+export function createMetrics(repo: Repository) {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+
+  const counts = new Map<TaskStatus, number>(repo.statusCounts().map((r) => [r.status, r.n]))
+  let lastEvent = repo.lastTaskEventId()
+  new Gauge({
+    name: 'gateway_tasks',
+    help: 'Tasks by status',
+    labelNames: ['status'],
+    registers,
+    collect() {
+      for (const e of repo.taskEventsAfter(lastEvent)) {
+        if (e.from_status) counts.set(e.from_status, (counts.get(e.from_status) ?? 0) - 1)
+        counts.set(e.to_status, (counts.get(e.to_status) ?? 0) + 1)
+        lastEvent = e.id
+      }
+      for (const status of ['queued', 'submitted', 'succeeded', 'failed'] as const) this.set({ status }, counts.get(status) ?? 0)
+    }
+  })
+  new Gauge({
+    name: 'gateway_queue_depth',
+    help: 'Tasks waiting to be sent to kie.ai',
+    registers,
+    collect() {
+      this.set(repo.queueDepth())
+    }
+  })
+  const m = {
+    registry,
+    submissions: new Counter({ name: 'gateway_kie_submissions_total', help: 'Submissions to kie.ai by outcome', labelNames: ['outcome'], registers }),
+    kieLatency: new Histogram({
+      name: 'gateway_kie_request_duration_seconds',
+      help: 'kie.ai call latency by endpoint',
+      labelNames: ['endpoint'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20],
+      registers
+    }),
+    pacingWait: new Histogram({
+      name: 'gateway_pacing_wait_seconds',
+      help: 'Time from a task arriving to its (first) send to kie.ai',
+      buckets: [0.01, 0.1, 1, 5, 10, 30, 60, 300, 1800],
+      registers
+    }),
+    callbacks: new Counter({ name: 'gateway_callbacks_total', help: 'kie.ai callbacks received by verdict', labelNames: ['verdict'], registers }),
+    reconcilePolls: new Counter({ name: 'gateway_reconcile_polls_total', help: 'record-info polls by result', labelNames: ['result'], registers }),
+    webhooks: new Counter({ name: 'gateway_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers })
+  }
+  return m
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+/** The kie.ai client, timed per endpoint and with submission outcomes counted. */
+export function instrumentKie(kie: KieClient, metrics: Metrics): KieClient {
+  return {
+    async generateUpscale(req, abort) {
+      const end = metrics.kieLatency.startTimer({ endpoint: 'generateUpscale' })
+      const result = await kie.generateUpscale(req, abort)
+      end()
+      const outcome = result.ok ? 'accepted' : result.kind === 'rejected' ? `rejected_${result.code}` : `transient_${result.reason}`
+      metrics.submissions.inc({ outcome })
+      return result
+    },
+    async recordInfo(kieTaskId, abort) {
+      const end = metrics.kieLatency.startTimer({ endpoint: 'recordInfo' })
+      try {
+        return await kie.recordInfo(kieTaskId, abort)
+      } finally {
+        end()
+      }
+    }
+  }
+}
