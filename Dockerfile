@@ -17,6 +17,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/migrations ./migrations
 COPY package.json ./
+COPY scripts/backup.mjs ./scripts/backup.mjs
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME /data

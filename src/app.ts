@@ -30,7 +30,10 @@ export interface AppOptions {
   /** A function when the address is known only after listen (port 0 in tests). */
   publicBaseUrl: string | (() => string)
   callbackSecret: string
+  /** Earlier secrets, accepted on callbacks while their URLs may still be in flight. */
+  previousCallbackSecrets?: readonly string[]
   kieWebhookHmacKey?: string | null
+  previousKieWebhookHmacKeys?: readonly string[]
   clock?: Clock
   queue?: Partial<QueueSettings>
   /** Background sender and reconciler; route tests turn them off and call them directly. */
@@ -102,7 +105,8 @@ export async function buildApp(opts: AppOptions) {
     queue,
     apiKeys: opts.apiKeys,
     callbackSecret: opts.callbackSecret,
-    kieWebhookHmacKey: opts.kieWebhookHmacKey ?? null,
+    previousCallbackSecrets: opts.previousCallbackSecrets ?? [],
+    kieWebhookHmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
     dispatcher,
     waiters,
     webhooks: {

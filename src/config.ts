@@ -44,6 +44,8 @@ export const EnvSchema = Type.Object({
   CLIENT_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'a token of at least 16 characters' })),
   SANDBOX_SIMULATOR_PORT: Type.Optional(int('a port from 0 to 65535 (0 picks a free one)')),
+  CALLBACK_SECRET_PREVIOUS: Type.Optional(Type.String({ pattern: '^[^,\\s]{32,}(\\s*,\\s*[^,\\s]{32,})*$', description: 'a comma-separated list of earlier secrets, 32+ characters each' })),
+  KIE_WEBHOOK_HMAC_KEY_PREVIOUS: Type.Optional(Type.String({ pattern: '^[^,\\s]+(\\s*,\\s*[^,\\s]+)*$', description: 'a comma-separated list of earlier webhookHmacKeys' })),
   CALLBACK_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'a secret of at least 32 characters' }))
 })
 type Env = Static<typeof EnvSchema>
@@ -66,6 +68,8 @@ export interface Config {
   /** Empty in sandbox mode until a development key is generated. */
   readonly apiKeys: readonly string[]
   readonly callbackSecret: string | null
+  readonly previousCallbackSecrets: readonly string[]
+  readonly previousKieWebhookHmacKeys: readonly string[]
   readonly queue: QueueSettings
   /** null: webhooks to clients are off (sandbox mode generates one). */
   readonly webhookSecret: string | null
@@ -151,6 +155,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     kieTimeoutMs: Number(e.KIE_TIMEOUT_MS ?? 20_000),
     apiKeys: Object.freeze(splitList(e.API_KEYS)),
     callbackSecret: e.CALLBACK_SECRET ?? null,
+    previousCallbackSecrets: Object.freeze(splitList(e.CALLBACK_SECRET_PREVIOUS)),
+    previousKieWebhookHmacKeys: Object.freeze(splitList(e.KIE_WEBHOOK_HMAC_KEY_PREVIOUS)),
     sandboxSimulatorPort,
     webhookSecret: e.WEBHOOK_SECRET ?? null,
     metricsToken: e.METRICS_TOKEN ?? null,

@@ -64,7 +64,9 @@ async function main(config: Config) {
     apiKeys,
     publicBaseUrl,
     callbackSecret,
+    previousCallbackSecrets: config.previousCallbackSecrets,
     kieWebhookHmacKey: hmacKey,
+    previousKieWebhookHmacKeys: config.previousKieWebhookHmacKeys,
     queue: config.queue,
     webhooks: {
       secret: webhookSecret,

@@ -17,7 +17,10 @@ export interface Services {
   queue: QueueSettings
   apiKeys: readonly string[]
   callbackSecret: string
-  kieWebhookHmacKey: string | null
+  /** Still accepted on callbacks, for URLs issued before a rotation. */
+  previousCallbackSecrets: readonly string[]
+  /** Empty: callbacks need no kie.ai signature. Otherwise the current key, then earlier ones. */
+  kieWebhookHmacKeys: readonly string[]
   dispatcher: Dispatcher
   /** Long-polling requests, woken when their task becomes final. */
   waiters: Waiters

@@ -83,6 +83,14 @@ describe('POST /callbacks/mj', () => {
     expect(stored).toEqual([{ verdict: 'bad_token', body: JSON.stringify(successCallback(kieTaskId)) }])
   })
 
+  it('accepts tokens made with a previous CALLBACK_SECRET during a rotation', async () => {
+    const old = 'the-old-callback-secret-0123456789abcdef'
+    const { id, kieTaskId } = await submitted({ previousCallbackSecrets: [old] })
+    const res = await deliver(callbackQuery(id, old), successCallback(kieTaskId))
+    expect(res.statusCode).toBe(200)
+    expect((await task(id)).status).toBe('succeeded')
+  })
+
   it('refuses a body that is not JSON with 400 and keeps it raw', async () => {
     const { id } = await submitted()
     const res = await deliver(callbackQuery(id), '<html>oops', { 'content-type': 'text/html' })
@@ -138,6 +146,12 @@ describe('kie.ai webhook signature (KIE_WEBHOOK_HMAC_KEY set)', () => {
     t.clock.advance(21 * 60_000)
     expect((await deliver(callbackQuery(id), successCallback(kieTaskId), signed(kieTaskId, ts))).statusCode).toBe(200)
     expect((await task(id)).status).toBe('succeeded')
+  })
+
+  it('accepts a signature made with a previous key while kie.ai rotates it', async () => {
+    const { id, kieTaskId } = await submitted({ kieWebhookHmacKey: 'the-new-key', previousKieWebhookHmacKeys: [key] })
+    const ts = Math.floor(t.clock.now() / 1000)
+    expect((await deliver(callbackQuery(id), successCallback(kieTaskId), signed(kieTaskId, ts))).statusCode).toBe(200)
   })
 
   it.each([

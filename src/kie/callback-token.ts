@@ -11,8 +11,11 @@ export function callbackUrl(publicBaseUrl: string, secret: string, taskId: strin
   return `${publicBaseUrl}/callbacks/mj?${q.toString()}`
 }
 
-export function verifyCallbackToken(secret: string, taskId: string, token: string): boolean {
-  const expected = Buffer.from(callbackToken(secret, taskId))
+/** `secrets`: the current one first, then earlier ones still accepted during a rotation. */
+export function verifyCallbackToken(secrets: readonly string[], taskId: string, token: string): boolean {
   const given = Buffer.from(token)
-  return given.length === expected.length && timingSafeEqual(given, expected)
+  return secrets.some((secret) => {
+    const expected = Buffer.from(callbackToken(secret, taskId))
+    return given.length === expected.length && timingSafeEqual(given, expected)
+  })
 }

@@ -8,7 +8,8 @@ export function signKieCallback(key: string, taskId: string, timestamp: string |
 export type SignatureVerdict = 'valid' | 'missing' | 'invalid' | 'stale'
 
 export interface SignatureCheck {
-  key: string
+  /** The current key first; earlier ones are accepted while kie.ai's key is being rotated. */
+  keys: readonly string[]
   taskId: string
   timestamp: string | undefined
   signature: string | undefined
@@ -21,9 +22,11 @@ export interface SignatureCheck {
 export function verifyKieSignature(c: SignatureCheck): SignatureVerdict {
   if (!c.timestamp || !c.signature) return 'missing'
   if (!/^\d{1,12}$/.test(c.timestamp)) return 'invalid'
-  const expected = Buffer.from(signKieCallback(c.key, c.taskId, c.timestamp))
   const given = Buffer.from(c.signature)
-  const match = given.length === expected.length && timingSafeEqual(given, expected)
+  const match = c.keys.some((key) => {
+    const expected = Buffer.from(signKieCallback(key, c.taskId, c.timestamp as string))
+    return given.length === expected.length && timingSafeEqual(given, expected)
+  })
   if (!match) return 'invalid'
   const ageMs = c.nowMs - Number(c.timestamp) * 1000
   if (ageMs > c.maxAgeMs || ageMs < -(c.maxSkewMs ?? 5 * 60_000)) return 'stale'

@@ -39,7 +39,9 @@ const Received = Type.Object({ received: Type.Boolean() }, { examples: [{ receiv
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? null
 
 const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { repo, clock, callbackSecret, kieWebhookHmacKey } = services
+  const { repo, clock } = services
+  const tokenSecrets = [services.callbackSecret, ...services.previousCallbackSecrets]
+  const hmacKeys = services.kieWebhookHmacKeys
 
   // Keep the body exactly as sent (whatever its content type): every delivery is stored raw.
   app.removeAllContentTypeParsers()
@@ -78,16 +80,16 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       return error
     }
 
-    if (!taskId || !token || !verifyCallbackToken(callbackSecret, taskId, token)) {
+    if (!taskId || !token || !verifyCallbackToken(tokenSecrets, taskId, token)) {
       throw refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
     }
     const parsed = parseCallback(delivery.body)
     if (!parsed.ok) throw refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
     delivery.kieTaskId = parsed.kieTaskId
     request.logRefs.kieTaskId = parsed.kieTaskId
-    if (kieWebhookHmacKey) {
+    if (hmacKeys.length > 0) {
       const verdict = verifyKieSignature({
-        key: kieWebhookHmacKey,
+        keys: hmacKeys,
         taskId: parsed.kieTaskId,
         timestamp: delivery.signatureTimestamp ?? undefined,
         signature: delivery.signature ?? undefined,
