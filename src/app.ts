@@ -16,6 +16,8 @@ import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
 import { DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type QueueSettings } from './config.js'
 import deliveryRoutes from './routes/deliveries.js'
+import resultRoutes from './routes/results.js'
+import { DEFAULT_ARCHIVE, type ArchiveSettings } from './archive/worker.js'
 import metricsRoutes from './routes/metrics.js'
 import { createMetrics, instrumentKie } from './metrics.js'
 import { createDispatcher } from './submission/dispatcher.js'
@@ -42,6 +44,8 @@ export interface AppOptions {
   /** Webhooks to clients; without a secret, callbackUrl is refused. */
   webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
   clientRateLimit?: { max: number; windowMs: number }
+  /** The result archive; without it, results are not copied. */
+  archive?: Partial<ArchiveSettings> & { dir: string }
   /** When set, /metrics needs it as a bearer token. */
   metricsToken?: string | null
   /** Shown in the OpenAPI document. */
@@ -78,8 +82,10 @@ export async function buildApp(opts: AppOptions) {
     onFinal: (taskId) => {
       waiters.notify(taskId)
       workers.wakeWebhooks()
+      workers.wakeArchive()
     },
-    onCallback: (verdict) => metrics.callbacks.inc({ verdict })
+    onCallback: (verdict) => metrics.callbacks.inc({ verdict }),
+    archiveResults: opts.archive !== undefined
   })
   const metrics = createMetrics(repo)
   const kie = instrumentKie(opts.kie, metrics)
@@ -115,6 +121,7 @@ export async function buildApp(opts: AppOptions) {
       timeoutMs: opts.webhooks?.timeoutMs ?? 10_000,
       policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
     },
+    archive: opts.archive ? { ...DEFAULT_ARCHIVE, ...opts.archive } : null,
     wakeSender: () => workers.wakeSender(),
     wakeWebhooks: () => workers.wakeWebhooks(),
     queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
@@ -144,6 +151,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
   await app.register(upscaleRoutes, { services })
   await app.register(deliveryRoutes, { services })
+  await app.register(resultRoutes, { services })
   await app.register(metricsRoutes, { services, token: opts.metricsToken ?? null })
   await app.register(callbackRoutes, { services })
   const workers = registerWorkers(app, services, opts.workers ?? true)

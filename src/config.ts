@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { dirname, join } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
@@ -42,6 +43,10 @@ export const EnvSchema = Type.Object({
   WEBHOOK_ALLOW_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names or IP addresses' })),
   CLIENT_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
   CLIENT_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
+  RESULTS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'a folder path' })),
+  RESULT_MAX_BYTES: Type.Optional(int('a positive whole number of bytes')),
+  RESULT_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names (host or host:port)' })),
+  RESULTS_TTL_DAYS: Type.Optional(int('a positive whole number of days')),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16, description: 'a token of at least 16 characters' })),
   SANDBOX_SIMULATOR_PORT: Type.Optional(int('a port from 0 to 65535 (0 picks a free one)')),
   CALLBACK_SECRET_PREVIOUS: Type.Optional(Type.String({ pattern: '^[^,\\s]{32,}(\\s*,\\s*[^,\\s]{32,})*$', description: 'a comma-separated list of earlier secrets, 32+ characters each' })),
@@ -76,6 +81,7 @@ export interface Config {
   readonly webhookRetryScheduleMs: readonly number[]
   readonly webhookAllowHosts: readonly string[]
   readonly clientRateLimit: { readonly max: number; readonly windowMs: number }
+  readonly results: { readonly dir: string; readonly maxBytes: number; readonly hosts: readonly string[]; readonly ttlMs: number | null }
   /** null: /metrics is open (protect it at the network level). */
   readonly metricsToken: string | null
   /** Where sandbox mode runs the built-in simulator (loopback only). */
@@ -160,6 +166,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sandboxSimulatorPort,
     webhookSecret: e.WEBHOOK_SECRET ?? null,
     metricsToken: e.METRICS_TOKEN ?? null,
+    results: Object.freeze({
+      dir: e.RESULTS_DIR ?? join(dirname(e.DATABASE_PATH ?? './data/gateway.db'), 'results'),
+      maxBytes: positive('RESULT_MAX_BYTES', e.RESULT_MAX_BYTES, 50 * 1024 * 1024),
+      hosts: Object.freeze(splitList(e.RESULT_HOSTS ?? 'tempfile.aiquickdraw.com,tempfile.redpandaai.co').map((h) => h.toLowerCase())),
+      ttlMs: e.RESULTS_TTL_DAYS ? positive('RESULTS_TTL_DAYS', e.RESULTS_TTL_DAYS, 1) * 86_400_000 : null
+    }),
     webhookRetryScheduleMs: Object.freeze(parseDurations(e.WEBHOOK_RETRY_SCHEDULE ?? DEFAULT_WEBHOOK_RETRY_SCHEDULE)),
     webhookAllowHosts: Object.freeze(splitList(e.WEBHOOK_ALLOW_HOSTS).map((h) => h.toLowerCase())),
     clientRateLimit: Object.freeze({

@@ -71,6 +71,7 @@ export function instrumentKie(kie: KieClient, metrics: Metrics): KieClient {
       metrics.submissions.inc({ outcome })
       return result
     },
+    downloadUrl: (url) => kie.downloadUrl(url),
     async recordInfo(kieTaskId, abort) {
       const end = metrics.kieLatency.startTimer({ endpoint: 'recordInfo' })
       try {

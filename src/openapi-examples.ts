@@ -15,6 +15,24 @@ export const taskExample = {
   createdAt: '2026-11-25T14:16:48.263Z',
   updatedAt: '2026-11-25T14:16:51.312Z',
   completedAt: '2026-11-25T14:16:51.312Z',
+  archive: {
+    status: 'stored',
+    bytes: 183442,
+    sha256: '9f2c1e5a7b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6',
+    contentType: 'image/jpeg',
+    url: '/upscale/50df5987-fd9d-4b79-9e6c-8256c1962747/result',
+    error: null,
+    files: [
+      {
+        index: 0,
+        status: 'stored',
+        bytes: 183442,
+        sha256: '9f2c1e5a7b3d4c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6',
+        contentType: 'image/jpeg',
+        url: '/upscale/50df5987-fd9d-4b79-9e6c-8256c1962747/result'
+      }
+    ]
+  },
   queue: null
 }
 
@@ -25,6 +43,7 @@ export const queuedTaskExample = {
   resultUrls: null,
   updatedAt: '2026-11-25T14:16:48.263Z',
   completedAt: null,
+  archive: null,
   queue: { position: 3, estimatedSendAt: '2026-11-25T14:16:59.000Z' }
 }
 

@@ -77,6 +77,13 @@ async function main(config: Config) {
     },
     clientRateLimit: config.clientRateLimit,
     metricsToken: config.metricsToken,
+    archive: {
+      dir: config.results.dir,
+      maxBytes: config.results.maxBytes,
+      // Sandbox results come from the simulator's own file server.
+      hosts: simulator ? [...config.results.hosts, new URL(simulator.url).host] : config.results.hosts,
+      ttlMs: config.results.ttlMs
+    },
     version: packageVersion(),
     loggerInstance: log
   })

@@ -1,3 +1,4 @@
+import type { ArchiveSettings } from './archive/worker.js'
 import type { Clock } from './clock.js'
 import type { QueueSettings } from './config.js'
 import type { Repository, TaskRow } from './db/repository.js'
@@ -25,6 +26,8 @@ export interface Services {
   /** Long-polling requests, woken when their task becomes final. */
   waiters: Waiters
   webhooks: { secret: string | null; scheduleMs: readonly number[]; timeoutMs: number; policy: SsrfPolicy }
+  /** null: results are not archived. */
+  archive: ArchiveSettings | null
   /** Tells the sender that a task joined the queue. */
   wakeSender(): void
   wakeWebhooks(): void

@@ -25,6 +25,12 @@ export class FakeKie implements KieClient {
     return answer ?? { ok: true, data: { taskId: hex32() } }
   }
 
+  links = new Map<string, string>()
+  async downloadUrl(url: string): Promise<KieResult<string>> {
+    const link = this.links.get(url)
+    return link ? { ok: true, data: link } : { ok: false, kind: 'rejected', code: 422, msg: 'not a kie.ai url', httpStatus: 200 }
+  }
+
   async recordInfo(kieTaskId: string): Promise<KieResult<RecordInfo>> {
     return this.records.get(kieTaskId) ?? { ok: false, kind: 'rejected', code: 422, msg: 'recordInfo is null', httpStatus: 200 }
   }

@@ -167,7 +167,8 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
         if (started.length <= delayFirst) await sleep(delayMs)
         return real.generateUpscale(req, abort)
       },
-      recordInfo: (id, abort) => real.recordInfo(id, abort)
+      recordInfo: (id, abort) => real.recordInfo(id, abort),
+      downloadUrl: (url) => real.downloadUrl(url)
     })
     return { started, wrapKie }
   }

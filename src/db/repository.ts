@@ -98,7 +98,28 @@ export interface Budget {
   windowStart: number
 }
 
+export interface ResultFileRow {
+  id: number
+  task_id: string
+  idx: number
+  url: string
+  status: 'pending' | 'stored' | 'failed' | 'pruned'
+  attempts: number
+  next_attempt_at: number
+  lease_until: number | null
+  path: string | null
+  bytes: number | null
+  sha256: string | null
+  content_type: string | null
+  error: string | null
+  created_at: number
+  stored_at: number | null
+  updated_at: number
+}
+
 export interface RepositoryHooks {
+  /** Queue each succeeded task's result URLs for the archive, in the same transaction. */
+  archiveResults?: boolean
   /** Called (after the current transaction) for each task that just became final. */
   onFinal?: (taskId: string) => void
   /** Called for each stored callback delivery with its verdict. */
@@ -188,6 +209,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     orphanedSends: db.prepare(`SELECT id FROM tasks WHERE status = 'queued' AND send_state = 'sending'`),
     releaseLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL
       WHERE status = 'queued' AND lease_owner IS NOT NULL`),
+    releaseWebhookLeases: db.prepare(`UPDATE webhook_deliveries SET lease_until = NULL WHERE state = 'pending' AND lease_until IS NOT NULL`),
+    releaseResultLeases: db.prepare(`UPDATE result_files SET lease_until = NULL WHERE status = 'pending' AND lease_until IS NOT NULL`),
     statusCounts: db.prepare(`SELECT status, count(*) AS n FROM tasks GROUP BY status`),
     queueDepth: db.prepare(`SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
     lastEventId: db.prepare('SELECT coalesce(max(id), 0) AS n FROM task_events'),
@@ -199,9 +222,28 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     saveIdempotentResponse: db.prepare(`UPDATE idempotency_keys SET response_status = @status, response_body = @body
       WHERE owner = @owner AND key = @key`),
     pruneIdempotencyKeys: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    dueWebhooks: db.prepare(`SELECT id FROM webhook_deliveries
+    // A success is announced once its archive is stored or has failed, so the link in it works.
+    dueWebhooks: db.prepare(`SELECT id FROM webhook_deliveries d
       WHERE state = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+        AND NOT EXISTS (SELECT 1 FROM result_files r WHERE r.task_id = d.task_id AND r.status = 'pending')
       ORDER BY next_attempt_at LIMIT @limit`),
+    insertResultFiles: db.prepare(`INSERT INTO result_files (task_id, idx, url, next_attempt_at, created_at, updated_at)
+      SELECT @taskId, CAST(key AS INTEGER), value, @now, @now, @now FROM json_each(@urls)`),
+    dueResultFiles: db.prepare(`SELECT id FROM result_files
+      WHERE status = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+      ORDER BY next_attempt_at LIMIT @limit`),
+    leaseResultFile: db.prepare('UPDATE result_files SET lease_until = @until WHERE id = @id RETURNING *'),
+    nextResultFileAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM result_files WHERE status = 'pending'`),
+    resultStored: db.prepare(`UPDATE result_files SET status = 'stored', path = @path, bytes = @bytes, sha256 = @sha256,
+        content_type = @contentType, error = NULL, attempts = attempts + 1, stored_at = @now, updated_at = @now, lease_until = NULL
+      WHERE id = @id AND status = 'pending'`),
+    resultRetry: db.prepare(`UPDATE result_files SET attempts = attempts + 1, next_attempt_at = @at, error = @error,
+        updated_at = @now, lease_until = NULL WHERE id = @id AND status = 'pending'`),
+    resultFailed: db.prepare(`UPDATE result_files SET status = 'failed', attempts = attempts + 1, error = @error,
+        updated_at = @now, lease_until = NULL WHERE id = @id AND status = 'pending'`),
+    resultFilesFor: db.prepare('SELECT * FROM result_files WHERE task_id = ? ORDER BY idx'),
+    expiredResults: db.prepare(`SELECT * FROM result_files WHERE status = 'stored' AND stored_at <= ? LIMIT 100`),
+    resultPruned: db.prepare(`UPDATE result_files SET status = 'pruned', error = @error, updated_at = @now WHERE id = @id`),
     leaseWebhook: db.prepare('UPDATE webhook_deliveries SET lease_until = @until WHERE id = @id RETURNING *'),
     nextWebhookAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'`),
     insertWebhookAttempt: db.prepare(`INSERT INTO webhook_attempts (delivery_id, at, status_code, duration_ms, error, response_excerpt)
@@ -228,7 +270,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
   const count = (stmt: { get: (...a: never[]) => unknown }, ...args: unknown[]) =>
     ((stmt.get as (...a: unknown[]) => { n: number })(...args)).n
 
-  const finish = (
+  const finish = db.transaction((
     id: string,
     outcome: Outcome,
     now: number,
@@ -247,10 +289,13 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       errorCode: outcome.status === 'failed' ? outcome.code : null,
       errorMessage: outcome.status === 'failed' ? outcome.message : null
     }).changes === 1
+    if (changed && hooks.archiveResults && outcome.status === 'succeeded') {
+      s.insertResultFiles.run({ taskId: id, urls: JSON.stringify(outcome.resultUrls), now })
+    }
     // Deferred: the transaction around this call must commit before anyone reads the result.
     if (changed && hooks.onFinal) setImmediate(hooks.onFinal, id)
     return changed
-  }
+  })
 
   const failEach = (ids: Array<{ id: string }>, code: string, message: string, now: number, source: StatusSource) =>
     ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
@@ -342,7 +387,9 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       }
       // Requests cut off by the crash may have arrived up to now.
       s.closeOpenSlots.run(now)
-      return { unknown: orphans.length, released: s.releaseLeases.run().changes }
+      // One process owns the database: whatever the last one held is free again.
+      const released = s.releaseLeases.run().changes + s.releaseWebhookLeases.run().changes + s.releaseResultLeases.run().changes
+      return { unknown: orphans.length, released }
     }),
     /** A full scan: for start-up only. */
     statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
@@ -384,6 +431,19 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     /** Puts dead-lettered deliveries back in line with `attempts` already counted. */
     retryDeadWebhooks: (taskId: string, now: number, attempts: number) =>
       s.retryDeadWebhooks.all({ taskId, now, attempts }) as WebhookDeliveryRow[],
+    claimResultFiles: db.transaction((now: number, leaseMs: number, limit: number): ResultFileRow[] =>
+      (s.dueResultFiles.all({ now, limit }) as Array<{ id: number }>).map(
+        ({ id }) => s.leaseResultFile.get({ id, until: now + leaseMs }) as ResultFileRow
+      )
+    ),
+    nextResultFileAt: () => (s.nextResultFileAt.get() as { at: number | null }).at,
+    resultStored: (id: number, now: number, f: { path: string; bytes: number; sha256: string; contentType: string }) =>
+      s.resultStored.run({ id, now, ...f }).changes === 1,
+    resultRetry: (id: number, now: number, at: number, error: string) => s.resultRetry.run({ id, now, at, error }).changes === 1,
+    resultFailed: (id: number, now: number, error: string) => s.resultFailed.run({ id, now, error }).changes === 1,
+    resultFiles: (taskId: string) => s.resultFilesFor.all(taskId) as ResultFileRow[],
+    expiredResults: (storedBefore: number) => s.expiredResults.all(storedBefore) as ResultFileRow[],
+    resultPruned: (id: number, now: number, error: string) => s.resultPruned.run({ id, now, error }),
     callbackDeliveries: (taskId: string) => s.deliveriesFor.all(taskId) as Array<Record<string, unknown>>,
     taskEvents: (taskId: string) =>
       s.eventsFor.all(taskId) as Array<{ from_status: TaskStatus | null; to_status: TaskStatus; source: StatusSource; at: number }>,

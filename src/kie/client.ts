@@ -35,6 +35,8 @@ export interface KieClient {
   /** `abort` ends the request early (shutdown); its outcome is then unknown. */
   generateUpscale(req: UpscaleRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
   recordInfo(kieTaskId: string, abort?: AbortSignal): Promise<KieResult<RecordInfo>>
+  /** A temporary (20 minute) direct link to one of kie.ai's result files. */
+  downloadUrl(url: string): Promise<KieResult<string>>
 }
 
 export interface KieClientOptions {
@@ -114,6 +116,7 @@ export function classify<T>(
 
 const hasTaskId = (d: unknown): d is { taskId: string } =>
   typeof d === 'object' && d !== null && typeof (d as { taskId?: unknown }).taskId === 'string' && (d as { taskId: string }).taskId.length > 0
+const isLink = (d: unknown): d is string => typeof d === 'string' && /^https?:\/\//.test(d)
 const isRecord = (d: unknown): d is RecordInfo => typeof d === 'object' && d !== null && typeof (d as RecordInfo).successFlag === 'number'
 
 export function createKieClient(opts: KieClientOptions): KieClient {
@@ -157,6 +160,7 @@ export function createKieClient(opts: KieClientOptions): KieClient {
 
   return {
     generateUpscale: (req, abort) => call('POST', '/api/v1/mj/generateUpscale', req, hasTaskId, abort),
+    downloadUrl: (url) => call('POST', '/api/v1/common/download-url', { url }, isLink, undefined),
     recordInfo: (kieTaskId, abort) =>
       call('GET', `/api/v1/mj/record-info?taskId=${encodeURIComponent(kieTaskId)}`, undefined, isRecord, abort)
   }

@@ -18,7 +18,7 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, E
 
 const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { repo, clock, queue } = services
-  const view = (row: TaskRow) => toTask(row, services.queueInfo(row))
+  const view = (row: TaskRow) => toTask(row, services.queueInfo(row), row.status === 'succeeded' ? repo.resultFiles(row.id) : [])
   const inProgress = createInProgress()
   app.addHook('onRequest', clientAuth(services.apiKeys))
 

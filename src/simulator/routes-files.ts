@@ -1,22 +1,45 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { renderPng } from './png.js'
 import { ErrorEnvelopeSchema, FileParamsSchema, PngSchema } from './schemas.js'
 import type { Simulator } from './state.js'
 
-/** Result files: real PNGs, so a client that downloads and inspects them gets an image. No auth, like kie.ai's CDN. */
+/**
+ * Result files: real PNGs, so a client that downloads and inspects them gets an image. No auth,
+ * like kie.ai's CDN. `sim.failFileDownloads` makes the next N downloads answer 500.
+ * POST /api/v1/common/download-url hands out a temporary direct link to one of them.
+ */
 export const fileRoutes: FastifyPluginAsyncTypebox<{ sim: Simulator }> = async (app, { sim }) => {
   const cache = new Map<string, Buffer>()
-
-  app.get('/files/:name', {
-    schema: { params: FileParamsSchema, response: { 200: PngSchema, 404: ErrorEnvelopeSchema } }
-  }, async (request, reply) => {
-    const { name } = request.params
-    if (!sim.hasFile(name)) return await reply.code(404).send({ code: 404, msg: 'Not Found', data: null })
-    let png = cache.get(name)
-    if (png === undefined) {
-      png = renderPng(name)
-      cache.set(name, png)
+  const png = (name: string) => {
+    let bytes = cache.get(name)
+    if (bytes === undefined) {
+      bytes = renderPng(name)
+      cache.set(name, bytes)
     }
-    return await reply.type('image/png').header('cache-control', 'public, max-age=86400').send(png)
+    return bytes
+  }
+
+  for (const prefix of ['/files', '/direct']) {
+    app.get(`${prefix}/:name`, {
+      schema: { params: FileParamsSchema, response: { 200: PngSchema, 404: ErrorEnvelopeSchema, 500: ErrorEnvelopeSchema } }
+    }, async (request, reply) => {
+      const { name } = request.params
+      sim.fileRequests.push({ at: Date.now(), path: `${prefix}/${name}` })
+      if (prefix === '/files' && sim.failFileDownloads > 0) {
+        sim.failFileDownloads--
+        return await reply.code(500).send({ code: 500, msg: 'CDN error (simulated)', data: null })
+      }
+      if (!sim.hasFile(name)) return await reply.code(404).send({ code: 404, msg: 'Not Found', data: null })
+      return await reply.type('image/png').header('cache-control', 'public, max-age=86400').send(png(name))
+    })
+  }
+
+  app.post('/api/v1/common/download-url', {
+    schema: { body: Type.Object({ url: Type.String() }) }
+  }, async (request) => {
+    const name = /\/files\/([^/?#]+)$/.exec(request.body.url)?.[1]
+    if (!name || !sim.hasFile(name)) return { code: 422, msg: 'The url is not a kie.ai result', data: null }
+    return { code: 200, msg: 'success', data: `${sim.publicUrl}/direct/${name}?expires=${Date.now() + 20 * 60_000}` }
   })
 }

@@ -24,6 +24,9 @@ export class Simulator extends CallLog {
   readonly tasks = new Map<string, SimTask>()
   credits: number
   failUpscales = false
+  /** The next N result downloads answer 500 (a flaky CDN). */
+  failFileDownloads = 0
+  readonly fileRequests: Array<{ at: number; path: string }> = []
   publicUrl: string
   /** the chaos switches; change them at any time */
   chaos: Chaos

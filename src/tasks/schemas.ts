@@ -35,6 +35,30 @@ export const TaskSchema = Type.Object(
     createdAt: Iso,
     updatedAt: Iso,
     completedAt: Type.Union([Iso, Type.Null()]),
+    archive: Type.Union(
+      [
+        Type.Object({
+          status: Type.Union([Type.Literal('pending'), Type.Literal('stored'), Type.Literal('failed'), Type.Literal('pruned')]),
+          bytes: Type.Union([Type.Integer(), Type.Null()]),
+          sha256: Type.Union([Type.String(), Type.Null()]),
+          contentType: Type.Union([Type.String(), Type.Null()]),
+          url: Type.Union([Type.String(), Type.Null()], { description: 'Where the gateway serves its copy, once stored' }),
+          error: Type.Union([Type.String(), Type.Null()]),
+          files: Type.Array(
+            Type.Object({
+              index: Type.Integer(),
+              status: Type.String(),
+              bytes: Type.Union([Type.Integer(), Type.Null()]),
+              sha256: Type.Union([Type.String(), Type.Null()]),
+              contentType: Type.Union([Type.String(), Type.Null()]),
+              url: Type.Union([Type.String(), Type.Null()])
+            })
+          )
+        }),
+        Type.Null()
+      ],
+      { description: "The gateway's own copy of the result (the first one; all in files); null until the task succeeds" }
+    ),
     queue: Type.Union(
       [
         Type.Object({

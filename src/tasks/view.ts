@@ -1,10 +1,27 @@
-import type { TaskRow } from '../db/repository.js'
+import type { ResultFileRow, TaskRow } from '../db/repository.js'
 import type { QueueInfo } from '../submission/estimate.js'
 import type { Task } from './schemas.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-export function toTask(row: TaskRow, queue: QueueInfo | null = null): Task {
+function archiveOf(row: TaskRow, files: readonly ResultFileRow[]): Task['archive'] {
+  if (files.length === 0) return null
+  const url = (f: ResultFileRow) => (f.status === 'stored' ? `/upscale/${row.id}/result${f.idx === 0 ? '' : `?index=${f.idx}`}` : null)
+  const statuses = new Set(files.map((f) => f.status))
+  const status = statuses.has('pending') ? 'pending' : statuses.has('failed') ? 'failed' : statuses.has('pruned') ? 'pruned' : 'stored'
+  const first = files[0] as ResultFileRow
+  return {
+    status,
+    bytes: first.bytes,
+    sha256: first.sha256,
+    contentType: first.content_type,
+    url: url(first),
+    error: files.find((f) => f.error && f.status !== 'stored')?.error ?? null,
+    files: files.map((f) => ({ index: f.idx, status: f.status, bytes: f.bytes, sha256: f.sha256, contentType: f.content_type, url: url(f) }))
+  }
+}
+
+export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: readonly ResultFileRow[] = []): Task {
   return {
     id: row.id,
     status: row.status,
@@ -18,6 +35,7 @@ export function toTask(row: TaskRow, queue: QueueInfo | null = null): Task {
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     completedAt: row.completed_at === null ? null : iso(row.completed_at),
+    archive: archiveOf(row, files),
     queue: queue && { position: queue.position, estimatedSendAt: iso(queue.estimatedSendAt) }
   }
 }

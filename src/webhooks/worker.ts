@@ -23,13 +23,14 @@ const LEASE_MS = 60_000
 const BATCH = 10
 
 /** The event body: the same bytes on every attempt, since a final task never changes. */
-export function webhookBody(delivery: WebhookDeliveryRow, task: TaskRow): string {
-  return JSON.stringify({ type: delivery.type, timestamp: new Date(delivery.created_at).toISOString(), data: toTask(task) })
+export function webhookBody(delivery: WebhookDeliveryRow, task: TaskRow, repo: Repository): string {
+  const data = toTask(task, null, repo.resultFiles(task.id))
+  return JSON.stringify({ type: delivery.type, timestamp: new Date(delivery.created_at).toISOString(), data })
 }
 
 async function attempt(deps: WebhookDeps, delivery: WebhookDeliveryRow) {
   const { repo, clock } = deps
-  const body = webhookBody(delivery, repo.getTask(delivery.task_id) as TaskRow)
+  const body = webhookBody(delivery, repo.getTask(delivery.task_id) as TaskRow, repo)
   const timestamp = Math.floor(clock.now() / 1000)
   const headers = {
     'webhook-id': delivery.event_id,

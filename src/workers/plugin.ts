@@ -5,6 +5,7 @@ import { createLoop } from './loop.js'
 import { reconcileOnce } from './reconciler.js'
 import { sendDue } from './sender.js'
 import { deliverDue } from '../webhooks/worker.js'
+import { archiveDue, cleanTemporaryFiles } from '../archive/worker.js'
 
 // Requests to kie.ai still running at shutdown get this long before they are cut off
 // (their tasks then wait for their callbacks); the process must be gone within 10 s.
@@ -41,19 +42,33 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
         : 60_000,
     log
   )
+  const archiveSettings = services.archive
+  const archive = createLoop(
+    'archive',
+    async () =>
+      archiveSettings
+        ? archiveDue({ repo, kie: services.kie, clock, settings: archiveSettings, log, onSettled: () => webhooks.wake() })
+        : 60_000,
+    log
+  )
   if (enabled) {
     app.addHook('onReady', async () => {
+      if (archiveSettings) {
+        const removed = await cleanTemporaryFiles(archiveSettings.dir)
+        if (removed > 0) log.warn({ removed }, 'removed partial downloads left by the last stop')
+      }
       sender.start()
       reconciler.start()
       webhooks.start()
+      archive.start()
     })
   }
   app.addHook('preClose', async () => {
     void dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   app.addHook('onClose', async () => {
-    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop()])
+    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop()])
     await dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
-  return { wakeSender: () => sender.wake(), wakeWebhooks: () => webhooks.wake() }
+  return { wakeSender: () => sender.wake(), wakeWebhooks: () => webhooks.wake(), wakeArchive: () => archive.wake() }
 }

@@ -1,0 +1,57 @@
+import { createReadStream } from 'node:fs'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import createError from '@fastify/error'
+import { ErrorResponseSchema, NotFoundError } from '../errors.js'
+import { clientAuth } from '../plugins/client-auth.js'
+import type { Services } from '../services.js'
+import { TaskParamsSchema } from '../tasks/schemas.js'
+
+const ResultPendingError = createError('GW_RESULT_PENDING', 'The result of task %s is still being archived', 409)
+const ResultUnavailableError = createError('GW_RESULT_UNAVAILABLE', 'The result of task %s is not available: %s', 410)
+
+const ResultQuerySchema = Type.Object(
+  { index: Type.Optional(Type.Integer({ minimum: 0, maximum: 15, description: 'Which result, when there are several (default 0)' })) },
+  { additionalProperties: false, examples: [{ index: 0 }] }
+)
+const Err = Type.Ref(ErrorResponseSchema)
+
+/** Serves the gateway's own copy of a result: it outlives kie.ai's links. */
+const resultRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
+  const { repo } = services
+  app.addHook('onRequest', clientAuth(services.apiKeys))
+
+  app.get('/upscale/:id/result', {
+    schema: {
+      tags: ['upscale'],
+      security: [{ bearer: [] }],
+      summary: "The upscaled image, from the gateway's archive (ETag, If-None-Match → 304)",
+      params: TaskParamsSchema,
+      querystring: ResultQuerySchema,
+      response: {
+        200: Type.Unsafe<Buffer>({ type: 'string', format: 'binary', description: 'The image bytes', examples: ['<binary image>'] }),
+        304: Type.Null({ description: 'Not modified', examples: [null] }),
+        ...Object.fromEntries([401, 404, 409, 410].map((c) => [c, Err]))
+      }
+    }
+  }, async (request, reply) => {
+    const { id } = request.params
+    if (!repo.getOwnedTask(id, request.clientId)) throw new NotFoundError(`Task ${id} not found`)
+    request.logRefs.taskId = id
+    const index = request.query.index ?? 0
+    const file = repo.resultFiles(id).find((f) => f.idx === index)
+    if (!file) throw new NotFoundError(`Task ${id} has no archived result ${index}`)
+    if (file.status === 'pending') throw Object.assign(new ResultPendingError(id), { headers: { 'retry-after': '5' } })
+    if (file.status !== 'stored' || !file.path) throw new ResultUnavailableError(id, file.error ?? file.status)
+    const etag = `"${file.sha256}"`
+    // The bytes never change once stored: cache them as long as the client likes.
+    reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable')
+    if (request.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) return reply.code(304).send(null)
+    return reply
+      .type(file.content_type ?? 'application/octet-stream')
+      .header('content-length', String(file.bytes))
+      .send(createReadStream(file.path) as unknown as Buffer)
+  })
+}
+
+export default resultRoutes
