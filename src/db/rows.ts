@@ -1,0 +1,138 @@
+// Row and value shapes of the repository (no SQL here).
+
+export type TaskStatus = 'queued' | 'submitted' | 'succeeded' | 'failed'
+export type StatusSource = 'create' | 'submit' | 'callback' | 'reconcile' | 'timeout' | 'recovery' | 'deadline'
+
+export interface TaskRow {
+  seq: number
+  id: string
+  owner: string
+  status: TaskStatus
+  parent_task_id: string
+  image_index: number
+  water_mark: string | null
+  kie_task_id: string | null
+  result_urls: string | null
+  error_code: string | null
+  error_message: string | null
+  send_state: 'pending' | 'sending' | 'sent'
+  attempts: number
+  next_attempt_at: number
+  submit_deadline_at: number
+  lease_owner: string | null
+  lease_until: number | null
+  sent_at: number | null
+  last_error: string | null
+  reconcile_at: number | null
+  reconcile_attempts: number
+  upstream_state: string | null
+  status_source: StatusSource
+  created_at: number
+  updated_at: number
+  completed_at: number | null
+  last_activity_at: number
+  callback_url: string | null
+}
+
+export interface WebhookDeliveryRow {
+  id: number
+  event_id: string
+  task_id: string
+  type: string
+  url: string
+  created_at: number
+  state: 'pending' | 'delivered' | 'dead'
+  attempts: number
+  next_attempt_at: number
+  lease_until: number | null
+  updated_at: number
+}
+
+export interface WebhookAttemptRow {
+  id: number
+  delivery_id: number
+  at: number
+  status_code: number | null
+  duration_ms: number
+  error: string | null
+  response_excerpt: string | null
+}
+
+export interface NewTask {
+  id: string
+  owner: string
+  parentTaskId: string
+  imageIndex: number
+  waterMark: string | null
+  submitDeadlineAt: number
+  callbackUrl?: string | null
+}
+
+export type Outcome =
+  | { status: 'succeeded'; resultUrls: string[] }
+  | { status: 'failed'; code: string; message: string }
+
+export interface CallbackDelivery {
+  receivedAt: number
+  taskId: string | null
+  kieTaskId: string | null
+  verdict: string
+  httpStatus: number
+  contentType: string | null
+  signature: string | null
+  signatureTimestamp: string | null
+  remoteAddress: string | null
+  body: string
+}
+
+export interface ListQuery {
+  owner: string
+  status?: TaskStatus | undefined
+  beforeSeq?: number | undefined
+  limit: number
+}
+
+export interface Budget {
+  /** Requests counted in the window; a send is allowed while below max. */
+  max: number
+  windowStart: number
+}
+
+export interface ResultFileRow {
+  id: number
+  task_id: string
+  idx: number
+  url: string
+  status: 'pending' | 'stored' | 'failed' | 'pruned'
+  attempts: number
+  next_attempt_at: number
+  lease_until: number | null
+  path: string | null
+  bytes: number | null
+  sha256: string | null
+  content_type: string | null
+  error: string | null
+  created_at: number
+  stored_at: number | null
+  updated_at: number
+}
+
+export interface RepositoryHooks {
+  /** Queue each succeeded task's result URLs for the archive, in the same transaction. */
+  archiveResults?: boolean
+  /** Called (after the current transaction) for each task that just became final. */
+  onFinal?: (taskId: string) => void
+  /** Called for each stored callback delivery with its verdict. */
+  onCallback?: (verdict: string) => void
+}
+
+export interface IdempotencyRow {
+  owner: string
+  key: string
+  request_hash: string
+  task_id: string
+  response_status: number | null
+  response_body: string | null
+  created_at: number
+}
+
