@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 # better-sqlite3 is a native module: it is built and run on the same base image.
-FROM node:24-bookworm-slim AS build
+# Node 24 is pinned to 24.18.1: better-sqlite3 12 compiled against 24.19+ headers aborts the
+# process when a statement is garbage-collected (nodejs/node#65446, WiseLibs/better-sqlite3#1515).
+# Move on once that is fixed, or with better-sqlite3 13 when Node 20 support can go.
+FROM node:24.18.1-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -10,7 +13,7 @@ COPY src ./src
 COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev
 
-FROM node:24-bookworm-slim
+FROM node:24.18.1-bookworm-slim
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 DATABASE_PATH=/data/gateway.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

@@ -1,14 +1,14 @@
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { systemClock, type Clock } from './clock.js'
 import { loadMigrations } from './db/migrate.js'
 import type { Db } from './db/open.js'
 import { createRepository } from './db/repository.js'
-import { ClientRateLimitedError, ErrorResponseSchema } from './errors.js'
+import { ClientRateLimitedError, ErrorResponseSchema, type ErrorResponse } from './errors.js'
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
 import openapi from './plugins/openapi.js'
-import httpConventions, { requestId } from './plugins/http-conventions.js'
+import httpConventions, { requestId, SECURITY_HEADERS } from './plugins/http-conventions.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
@@ -67,7 +67,21 @@ export async function buildApp(opts: AppOptions) {
     requestIdHeader: false,
     genReqId: requestId,
     // Long polls wait up to 60 s.
-    requestTimeout: 75_000
+    requestTimeout: 75_000,
+    // The router's own refusals (bad percent-encoding, overlong parameters) in our shape too.
+    // (Route hooks do not run for these, so the usual headers are set here.)
+    frameworkErrors: (error, request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      const statusCode = tooLong ? 414 : 400
+      const body: ErrorResponse = {
+        statusCode,
+        error: tooLong ? 'URI Too Long' : 'Bad Request',
+        code: tooLong ? 'GW_URI_TOO_LONG' : 'GW_BAD_URL',
+        message: tooLong ? 'A path parameter is too long' : 'The URL is malformed'
+      }
+      request.log.info({ method: request.method, statusCode, code: body.code }, 'request')
+      void (reply as FastifyReply).code(statusCode).headers({ ...SECURITY_HEADERS, 'x-request-id': request.id }).send(body)
+    }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // TypeBox checks bodies strictly (no coercion, unknown fields refused) and converts only

@@ -67,6 +67,8 @@ describe('OpenAPI document', () => {
         const schema = resolve(part)
         const examples = (schema as { examples?: unknown[] }).examples
         expect(examples?.length, `${r.method} ${r.url}: a schema without an example`).toBeGreaterThan(0)
+        // Binary bodies (the archived image) are documented, not JSON-validated.
+        if ((schema as { format?: string }).format === 'binary') continue
         for (const example of examples ?? []) {
           const errors = [...Value.Errors(schema, [ErrorResponseSchema], example)].map((e) => `${e.path} ${e.message}`)
           expect(errors, `${r.method} ${r.url}: example does not validate`).toEqual([])

@@ -60,7 +60,8 @@ describe('POST /upscale', () => {
     ['an unknown field', { taskId: 'abc', imageIndex: 1, callBackUrl: 'http://x' }, /body\.callBackUrl: unknown field/],
     ['an array body', [1, 2], /^body: /],
     ['a JSON string body', '"hello"', /^body: /],
-    ['a null body', 'null', /^body/]
+    ['a null body', 'null', /^body/],
+    ['a lone surrogate in waterMark', '{"taskId":"abc","imageIndex":1,"waterMark":"x\\ud800y"}', /body\.waterMark: must be well-formed/]
   ]
   it.each(invalid)('refuses %s with 400 naming the field, storing and sending nothing', async (_name, payload, message) => {
     const res = await post(payload)
@@ -204,6 +205,18 @@ describe('GET /upscale/:id and GET /upscale', () => {
       expect(res.json()).toMatchObject({ code: 'GW_VALIDATION', message: expect.stringContaining(`querystring.${field}`) })
     }
   )
+})
+
+describe('the router', () => {
+  it.each([
+    ['a malformed percent-encoding', '/upscale/%zz', 400, 'GW_BAD_URL'],
+    ['a path parameter over 100 characters', `/upscale/${'x'.repeat(101)}`, 414, 'GW_URI_TOO_LONG']
+  ])('answers %s in the common error shape', async (_name, url, status, code) => {
+    const res = await t.app.inject({ url, headers: auth() })
+    expect(res.statusCode).toBe(status)
+    expect(res.json()).toEqual({ statusCode: status, error: expect.any(String), code, message: expect.any(String) })
+    expect(res.headers['x-content-type-options']).toBe('nosniff')
+  })
 })
 
 describe('health', () => {

@@ -1,3 +1,5 @@
+import { toWellFormed } from '../tasks/view.js'
+
 export type ParsedCallback =
   | { ok: true; kieTaskId: string; code: number; msg: string; resultUrls: string[] }
   | { ok: false; reason: string }
@@ -24,5 +26,7 @@ export function parseCallback(raw: string): ParsedCallback {
   if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))) {
     return { ok: false, reason: 'data.resultUrls must be a list of http(s) URLs' }
   }
-  return { ok: true, kieTaskId, code: body.code, msg: typeof body.msg === 'string' ? body.msg : '', resultUrls: urls as string[] }
+  // kie.ai's message is stored and shown; lone surrogates would not survive SQLite intact.
+  const msg = typeof body.msg === 'string' ? toWellFormed(body.msg) : ''
+  return { ok: true, kieTaskId, code: body.code, msg, resultUrls: urls as string[] }
 }

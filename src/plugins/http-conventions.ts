@@ -23,7 +23,7 @@ export function requestId(req: { headers: Record<string, string | string[] | und
 }
 
 // A small fixed set for an API that serves JSON to programs.
-const SECURITY_HEADERS = {
+export const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',

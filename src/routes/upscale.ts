@@ -11,7 +11,7 @@ import { IdempotencyMismatchError } from '../tasks/idempotency.js'
 import { parseWebhookUrl, resolveSafe, UnsafeUrlError } from '../webhooks/ssrf.js'
 import type { Services } from '../services.js'
 import { CreateUpscaleBodySchema, ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskQuerySchema, TaskSchema } from '../tasks/schemas.js'
-import { decodeCursor, encodeCursor, toTask } from '../tasks/view.js'
+import { decodeCursor, encodeCursor, isWellFormed, toTask } from '../tasks/view.js'
 
 const Err = Type.Ref(ErrorResponseSchema)
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Err]))
@@ -36,6 +36,10 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
     }
   }, async (request, reply) => {
     const { taskId, imageIndex, waterMark, callbackUrl } = request.body
+    for (const [field, value] of [['waterMark', waterMark], ['callbackUrl', callbackUrl]] as const) {
+      // SQLite would store a lone surrogate as invalid UTF-8 and hand back something else.
+      if (value !== undefined && !isWellFormed(value)) throw new ValidationError(`body.${field}: must be well-formed Unicode (no lone surrogates)`)
+    }
     const key = idempotencyKeyOf(request)
     if (callbackUrl !== undefined) await checkCallbackUrl(callbackUrl)
     const now = clock.now()

@@ -47,3 +47,9 @@ export function decodeCursor(cursor: string): number | null {
   const m = /^s:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString())
   return m ? Number(m[1]) : null
 }
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+/** String.prototype.isWellFormed, which TypeScript's ES2023 library does not declare. */
+export const isWellFormed = (s: string) => !LONE_SURROGATE.test(s)
+/** Lone surrogates become U+FFFD, as toWellFormed() does: what SQLite stores is what is read. */
+export const toWellFormed = (s: string) => s.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd')

@@ -1,0 +1,346 @@
+// npm run bench: the gateway's cost measured as ratios against baselines run in the same
+// benchmark, so that the figures hold on a noisy machine. See BENCHMARKS.md.
+import { execSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, freemem, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { callbackToken } from '../src/kie/callback-token.js'
+import { parseClientKey } from '../src/plugins/client-auth.js'
+import { API_KEY, CALLBACK_SECRET, SIM_API_KEY, forkServer, killAll, rssMb, sampleRss, sleep, startGateway, type Gateway } from './lib/children.js'
+import { load, type LoadResult } from './lib/load.js'
+import { paced, type PacedResult } from './lib/paced.js'
+import { seedTasks } from './lib/seed.js'
+
+// Durations in seconds; BENCH_QUICK=1 shortens everything (for a smoke test, not for the record).
+const quick = process.env.BENCH_QUICK === '1'
+const MAX_S = quick ? 2 : 8
+const WARM_S = quick ? 1 : 2
+const FIXED_S = quick ? 2 : 6
+const BIG_ROWS = Number(process.env.BENCH_BIG_ROWS ?? (quick ? 100_000 : 1_000_000))
+const SMALL_ROWS = 10_000
+const STATUS_RATE = 5_000
+const CALLBACK_RATE = 200
+const UPSCALE_RATE = 100
+const CONNECTIONS = 50
+
+const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url))
+const owner = parseClientKey(API_KEY).clientId
+const auth = { authorization: `Bearer ${API_KEY}` }
+const tmp = mkdtempSync(join(tmpdir(), 'gw-bench-'))
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
+const progress = (msg: string) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+const r1 = (n: number) => Math.round(n * 10) / 10
+const r2 = (n: number) => Math.round(n * 100) / 100
+const logLines = (gw: Gateway) => readFileSync(gw.logFile, 'utf8').split('\n').filter((l) => l.includes('"msg":"request"')).length
+
+function check(what: string, r: LoadResult | PacedResult) {
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx answers and ${r.errors} errors`)
+}
+
+function machine() {
+  const cpuModel = (() => {
+    try {
+      return /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown'
+    } catch {
+      return cpus()[0]?.model ?? 'unknown'
+    }
+  })()
+  let disk = 'unknown'
+  try {
+    disk = execSync(`df -T ${tmpdir()} | tail -1 | awk '{print $1" "$2}'`, { encoding: 'utf8' }).trim()
+  } catch {
+    // not essential
+  }
+  return {
+    cpu: cpuModel,
+    nproc: cpus().length,
+    memoryGb: r1(totalmem() / 2 ** 30),
+    freeMemoryGb: r1(freemem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    tmpdirFilesystem: disk
+  }
+}
+
+async function baseline(name: 'bare-fastify' | 'bare-http'): Promise<LoadResult> {
+  const server = await forkServer<{ port: number }>(name)
+  try {
+    const url = `http://127.0.0.1:${server.ready.port}/`
+    await load({ url, seconds: WARM_S, connections: CONNECTIONS })
+    const r = await load({ url, seconds: MAX_S, connections: CONNECTIONS })
+    check(name, r)
+    return r
+  } finally {
+    await server.stop()
+  }
+}
+
+async function main() {
+  const started = Date.now()
+  progress(`temporary files in ${tmp}`)
+  const results: Record<string, unknown> = {}
+
+  // 1. The ceiling.
+  progress('baseline: bare Fastify route')
+  const bareFastify = await baseline('bare-fastify')
+  progress(`  ${Math.round(bareFastify.rps)} req/s`)
+  progress('baseline: plain node:http')
+  const bareHttp = await baseline('bare-http')
+  progress(`  ${Math.round(bareHttp.rps)} req/s`)
+
+  // 2. Start-up on an empty database (migrations run), three times.
+  const readyEmpty: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const gw = await startGateway({ dbPath: join(tmp, `empty-${i}.db`), logFile: join(tmp, `empty-${i}.log`) })
+    readyEmpty.push(gw.readyMs)
+    await gw.stop()
+  }
+  progress(`start-up to ready (empty database): ${readyEmpty.map((v) => Math.round(v)).join(', ')} ms`)
+
+  // 3. Status reads with 10k stored tasks.
+  progress(`seeding ${SMALL_ROWS} tasks`)
+  const small = seedTasks(join(tmp, 'small.db'), SMALL_ROWS, { owner, status: 'succeeded', sampleEvery: 1 })
+  let i = 0
+  const statusPath = (ids: readonly { id: string }[]) => () => ({ path: `/upscale/${(ids[i++ % ids.length] as { id: string }).id}` })
+  let gw = await startGateway({ dbPath: join(tmp, 'small.db'), logFile: join(tmp, 'small.log') })
+  const readySmall = gw.readyMs
+  await sleep(1000)
+  const rssIdle = rssMb(gw.pid)
+  progress(`gateway (10k tasks) ready in ${Math.round(readySmall)} ms, idle RSS ${r1(rssIdle ?? NaN)} MB`)
+  progress('GET /upscale/:id as fast as it answers, alternating with the bare route (the ratio is taken per round)')
+  await load({ url: gw.url, seconds: WARM_S, connections: CONNECTIONS, headers: auth, next: statusPath(small.sample) })
+  const bareServer = await forkServer<{ port: number }>('bare-fastify')
+  const bareUrl = `http://127.0.0.1:${bareServer.ready.port}/`
+  await load({ url: bareUrl, seconds: WARM_S, connections: CONNECTIONS })
+  let stopRss = sampleRss(gw.pid)
+  const rounds: Array<{ bare: LoadResult; gateway: LoadResult }> = []
+  for (let round = 0; round < 3; round++) {
+    const bare = await load({ url: bareUrl, seconds: MAX_S / 2, connections: CONNECTIONS })
+    const gateway = await load({ url: gw.url, seconds: MAX_S / 2, connections: CONNECTIONS, headers: auth, next: statusPath(small.sample) })
+    check('GET /upscale/:id', gateway)
+    rounds.push({ bare, gateway })
+  }
+  const rssStatusLoad = stopRss()
+  await bareServer.stop()
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+  const statusRatio = median(rounds.map((r) => r.gateway.rps / r.bare.rps))
+  const statusMax = rounds.map((r) => r.gateway).sort((a, b) => a.rps - b.rps)[1] as LoadResult
+  const bareAdjacent = median(rounds.map((r) => r.bare.rps))
+  progress(`  ${Math.round(statusMax.rps)} req/s; bare ${Math.round(bareAdjacent)} req/s; ratio ${r2(statusRatio)} (rounds: ${rounds.map((r) => r2(r.gateway.rps / r.bare.rps)).join(', ')}); peak RSS ${r1(rssStatusLoad ?? NaN)} MB`)
+  progress(`GET /upscale/:id at ${STATUS_RATE}/s`)
+  const statusSmall = await paced({ url: gw.url, rate: STATUS_RATE, seconds: FIXED_S, headers: auth, next: statusPath(small.sample) })
+  check('GET /upscale/:id paced', statusSmall)
+  progress(`  p50 ${r2(statusSmall.p50)} ms, p99 ${r2(statusSmall.p99)} ms`)
+  const linesLogged = logLines(gw)
+  await gw.stop()
+
+  // 4. Status reads with 1M stored tasks.
+  progress(`seeding ${BIG_ROWS} tasks (each with its stored callback delivery and status event)`)
+  const big = seedTasks(join(tmp, 'big.db'), BIG_ROWS, { owner, status: 'succeeded', sampleEvery: Math.max(1, Math.floor(BIG_ROWS / 10_000)) })
+  progress(`  ${r1(big.seconds)} s, ${r1(big.bytes / 2 ** 20)} MB on disk, ${Math.round(big.bytes / big.rows)} bytes per task`)
+  gc()
+  gw = await startGateway({ dbPath: join(tmp, 'big.db'), logFile: join(tmp, 'big.log') })
+  const readyBig = gw.readyMs
+  progress(`gateway (${BIG_ROWS} tasks) ready in ${Math.round(readyBig)} ms`)
+  await load({ url: gw.url, seconds: WARM_S, connections: CONNECTIONS, headers: auth, next: statusPath(big.sample) })
+  stopRss = sampleRss(gw.pid)
+  const statusBigMax = await load({ url: gw.url, seconds: MAX_S, connections: CONNECTIONS, headers: auth, next: statusPath(big.sample) })
+  const rssBigLoad = stopRss()
+  check('GET /upscale/:id (big)', statusBigMax)
+  const statusBig = await paced({ url: gw.url, rate: STATUS_RATE, seconds: FIXED_S, headers: auth, next: statusPath(big.sample) })
+  check('GET /upscale/:id paced (big)', statusBig)
+  progress(`  ${Math.round(statusBigMax.rps)} req/s; at ${STATUS_RATE}/s p50 ${r2(statusBig.p50)} ms, p99 ${r2(statusBig.p99)} ms`)
+  await gw.stop()
+  rmSync(join(tmp, 'big.db'), { force: true })
+
+  // 5. kie.ai's callbacks: each one finishes a submitted task (a durable write).
+  const callbackTasks = quick ? 20_000 : 60_000
+  progress(`seeding ${callbackTasks} submitted tasks for callbacks`)
+  const cbSeed = seedTasks(join(tmp, 'callbacks.db'), callbackTasks, { owner, status: 'submitted', sampleEvery: 1 })
+  const callbacks = cbSeed.sample.map(({ id, kieTaskId }) => ({
+    path: `/callbacks/mj?task=${encodeURIComponent(id)}&token=${callbackToken(CALLBACK_SECRET, id)}`,
+    body: JSON.stringify({
+      code: 200,
+      msg: 'success',
+      data: { taskId: kieTaskId, promptJson: '{"taskId":"parent","index":0}', resultUrls: [`https://tempfile.aiquickdraw.com/v/${kieTaskId}_0_0.jpeg`] }
+    })
+  }))
+  let c = 0
+  const nextCallback = () => callbacks[c++ % callbacks.length] as { path: string; body: string }
+  gw = await startGateway({ dbPath: join(tmp, 'callbacks.db'), logFile: join(tmp, 'callbacks.log') })
+  const cbHeaders = { 'content-type': 'application/json' }
+  progress('POST /callbacks/mj as fast as it answers')
+  await load({ url: gw.url, seconds: 1, connections: 10, method: 'POST', headers: cbHeaders, next: nextCallback })
+  stopRss = sampleRss(gw.pid)
+  const callbackMax = await load({ url: gw.url, seconds: MAX_S, connections: 10, method: 'POST', headers: cbHeaders, next: nextCallback })
+  const rssCallbackLoad = stopRss()
+  check('POST /callbacks/mj', callbackMax)
+  progress(`  ${Math.round(callbackMax.rps)} callbacks/s (${r2(callbackMax.rps / bareAdjacent)}x bare)`)
+  const callbackFixed = await paced({ url: gw.url, rate: CALLBACK_RATE, seconds: FIXED_S, method: 'POST', headers: cbHeaders, next: nextCallback })
+  check('POST /callbacks/mj paced', callbackFixed)
+  progress(`  at ${CALLBACK_RATE}/s p50 ${r2(callbackFixed.p50)} ms, p99 ${r2(callbackFixed.p99)} ms`)
+  const callbacksSent = c
+  await gw.stop()
+
+  // 6. POST /upscale against the simulator: the gateway's added latency.
+  progress('POST /upscale: the simulator alone, then through the gateway')
+  const wide = { SIM_RATE_LIMIT_MAX: '1000000', SIM_RATE_LIMIT_WINDOW_MS: '10000', SIM_API_KEY }
+  let sim = await forkServer<{ url: string; parents: string[] }>('simulator', wide)
+  const parent = sim.ready.parents[0] as string
+  const simBody = JSON.stringify({ taskId: parent, imageIndex: 1, callBackUrl: 'http://127.0.0.1:9/callbacks/mj?task=x&token=y' })
+  const simReq = { path: '/api/v1/mj/generateUpscale', body: simBody }
+  const simHeaders = { authorization: `Bearer ${SIM_API_KEY}`, 'content-type': 'application/json' }
+  await paced({ url: sim.ready.url, rate: UPSCALE_RATE, seconds: 1, method: 'POST', headers: simHeaders, next: () => simReq })
+  const simAlone = await paced({ url: sim.ready.url, rate: UPSCALE_RATE, seconds: FIXED_S, method: 'POST', headers: simHeaders, next: () => simReq })
+  check('simulator generateUpscale', simAlone)
+  gw = await startGateway({
+    dbPath: join(tmp, 'upscale.db'),
+    logFile: join(tmp, 'upscale.log'),
+    kieBaseUrl: sim.ready.url,
+    env: { KIE_RATE_LIMIT_MAX: '1000000', KIE_RATE_LIMIT_WINDOW_MS: '10000' }
+  })
+  const gwReq = { path: '/upscale', body: JSON.stringify({ taskId: parent, imageIndex: 1 }) }
+  const gwHeaders = { ...auth, 'content-type': 'application/json' }
+  await paced({ url: gw.url, rate: UPSCALE_RATE, seconds: 1, method: 'POST', headers: gwHeaders, next: () => gwReq })
+  const viaGateway = await paced({ url: gw.url, rate: UPSCALE_RATE, seconds: FIXED_S, method: 'POST', headers: gwHeaders, next: () => gwReq })
+  check('POST /upscale', viaGateway)
+  const probe = (await (await fetch(`${gw.url}/upscale`, { method: 'POST', headers: gwHeaders, body: gwReq.body })).json()) as { status: string }
+  if (probe.status !== 'submitted') throw new Error(`POST /upscale answered status ${probe.status}, expected submitted (the budget should not bind here)`)
+  const simCalls = (await sim.request<{ calls: Array<{ httpStatus: number; code: number | null }> }>({ type: 'calls' })).calls
+  if (simCalls.some((call) => call.code !== 200)) throw new Error('the simulator refused some upscales during the latency measurement')
+  progress(`  simulator p50 ${r2(simAlone.p50)} / p99 ${r2(simAlone.p99)} ms; gateway p50 ${r2(viaGateway.p50)} / p99 ${r2(viaGateway.p99)} ms`)
+  await gw.stop()
+  await sim.stop()
+
+  // 7. Pacing under a backlog: 3x the limit at once, the same limit on both sides.
+  const LIMIT = 20
+  const WINDOW_MS = 1000
+  const BACKLOG = 3 * LIMIT
+  progress(`pacing: ${BACKLOG} submissions at once, limit ${LIMIT} per ${WINDOW_MS} ms on both sides`)
+  sim = await forkServer('simulator', { SIM_RATE_LIMIT_MAX: String(LIMIT), SIM_RATE_LIMIT_WINDOW_MS: String(WINDOW_MS), SIM_API_KEY })
+  const pacingParent = sim.ready.parents[0] as string
+  gw = await startGateway({
+    dbPath: join(tmp, 'pacing.db'),
+    logFile: join(tmp, 'pacing.log'),
+    kieBaseUrl: sim.ready.url,
+    env: { KIE_RATE_LIMIT_MAX: String(LIMIT), KIE_RATE_LIMIT_WINDOW_MS: String(WINDOW_MS) }
+  })
+  const answers = await Promise.all(
+    Array.from({ length: BACKLOG }, (_, k) =>
+      fetch(`${gw.url}/upscale`, { method: 'POST', headers: gwHeaders, body: JSON.stringify({ taskId: pacingParent, imageIndex: k % 4 }) }).then((res) => res.status)
+    )
+  )
+  if (answers.some((s) => s !== 202)) throw new Error(`pacing: submissions answered ${[...new Set(answers)].join(', ')}`)
+  type Call = { at: number; httpStatus: number; code: number | null }
+  let calls: Call[] = []
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    calls = (await sim.request<{ calls: Call[] }>({ type: 'calls' })).calls
+    if (calls.filter((call) => call.code === 200).length >= BACKLOG) break
+    await sleep(100)
+  }
+  await gw.stop()
+  await sim.stop()
+  const accepted = calls.filter((call) => call.code === 200).map((call) => call.at).sort((a, b) => a - b)
+  const refused = calls.filter((call) => call.httpStatus === 429 || call.code === 429).length
+  if (accepted.length < BACKLOG) throw new Error(`pacing: only ${accepted.length} of ${BACKLOG} reached the simulator in 30 s`)
+  let maxInWindow = 0
+  for (let a = 0; a < accepted.length; a++) {
+    let n = 0
+    for (let b = a; b < accepted.length && (accepted[b] as number) - (accepted[a] as number) < WINDOW_MS; b++) n++
+    maxInWindow = Math.max(maxInWindow, n)
+  }
+  const drainMs = (accepted[accepted.length - 1] as number) - (accepted[0] as number)
+  // After the first window's burst, tasks sent per window over the drain, divided by the limit.
+  const pacingEfficiency = ((accepted.length - LIMIT) / drainMs) * WINDOW_MS / LIMIT
+  progress(`  drained in ${drainMs} ms; ${r2(pacingEfficiency)} of the limit per window; ${refused} refused (429); at most ${maxInWindow} in any ${WINDOW_MS} ms`)
+
+  // The table.
+  const rssUnderLoad = Math.max(rssStatusLoad ?? 0, rssBigLoad ?? 0, rssCallbackLoad ?? 0)
+  const readyMax = Math.max(readySmall, readyBig, ...readyEmpty)
+  const bytesPerTask = big.bytes / big.rows
+  const growth = statusBig.p99 / statusSmall.p99
+  type Row = { metric: string; actual: string; target: string; pass: boolean | null; value: number }
+  const rows: Row[] = [
+    { metric: 'bare Fastify route, req/s', value: bareFastify.rps, actual: `${Math.round(bareFastify.rps)}`, target: 'baseline', pass: null },
+    { metric: 'plain node:http, req/s', value: bareHttp.rps, actual: `${Math.round(bareHttp.rps)}`, target: 'baseline', pass: null },
+    { metric: 'GET /upscale/:id, ratio to bare Fastify', value: statusRatio, actual: `${r2(statusRatio)}x (${Math.round(statusMax.rps)} vs ${Math.round(bareAdjacent)} req/s)`, target: '>= 0.5x', pass: statusRatio >= 0.5 },
+    { metric: `GET /upscale/:id p50 at ${STATUS_RATE}/s (10k tasks)`, value: statusSmall.p50, actual: `${r2(statusSmall.p50)} ms`, target: '', pass: null },
+    { metric: `GET /upscale/:id p99 at ${STATUS_RATE}/s (10k tasks)`, value: statusSmall.p99, actual: `${r2(statusSmall.p99)} ms`, target: '<= 5 ms', pass: statusSmall.p99 <= 5 },
+    { metric: `GET /upscale/:id p99 at ${STATUS_RATE}/s (${BIG_ROWS / 1e6}M tasks)`, value: statusBig.p99, actual: `${r2(statusBig.p99)} ms`, target: '', pass: null },
+    { metric: `p99 ${BIG_ROWS / 1e6}M ÷ p99 10k`, value: growth, actual: `${r2(growth)}x`, target: '<= 1.3x', pass: growth <= 1.3 },
+    { metric: `GET /upscale/:id req/s with ${BIG_ROWS / 1e6}M tasks, ratio to 10k`, value: statusBigMax.rps / statusMax.rps, actual: `${r2(statusBigMax.rps / statusMax.rps)}x (${Math.round(statusBigMax.rps)} req/s)`, target: '', pass: null },
+    { metric: `start-up count of tasks by status (${BIG_ROWS / 1e6}M tasks)`, value: big.statusCountMs, actual: `${Math.round(big.statusCountMs)} ms`, target: '', pass: null },
+    { metric: 'bytes on disk per task', value: bytesPerTask, actual: `${Math.round(bytesPerTask)} B`, target: '', pass: null },
+    { metric: 'POST /callbacks/mj (durable), callbacks/s', value: callbackMax.rps, actual: `${Math.round(callbackMax.rps)}/s (${r2(callbackMax.rps / bareAdjacent)}x bare)`, target: '>= 2000/s', pass: callbackMax.rps >= 2000 },
+    { metric: `POST /callbacks/mj p99 at ${CALLBACK_RATE}/s`, value: callbackFixed.p99, actual: `${r2(callbackFixed.p99)} ms (p50 ${r2(callbackFixed.p50)})`, target: '', pass: null },
+    { metric: `POST /upscale added p50 at ${UPSCALE_RATE}/s`, value: viaGateway.p50 - simAlone.p50, actual: `${r2(viaGateway.p50 - simAlone.p50)} ms (${r2(viaGateway.p50)} vs ${r2(simAlone.p50)})`, target: '', pass: null },
+    { metric: `POST /upscale added p99 at ${UPSCALE_RATE}/s`, value: viaGateway.p99 - simAlone.p99, actual: `${r2(viaGateway.p99 - simAlone.p99)} ms (${r2(viaGateway.p99)} vs ${r2(simAlone.p99)})`, target: '', pass: null },
+    { metric: 'pacing: sent per window ÷ limit (backlog 3x)', value: pacingEfficiency, actual: `${r2(pacingEfficiency)} (ideal ${r2(1 / 1.05)} with the 5% margin)`, target: '', pass: null },
+    { metric: 'pacing: requests over the limit (429)', value: refused, actual: `${refused} (max ${maxInWindow}/${LIMIT} in any window)`, target: '0', pass: refused === 0 && maxInWindow <= LIMIT },
+    { metric: 'RSS idle', value: rssIdle ?? NaN, actual: `${r1(rssIdle ?? NaN)} MB`, target: '', pass: null },
+    { metric: 'RSS under load (peak)', value: rssUnderLoad, actual: `${r1(rssUnderLoad)} MB`, target: '<= 150 MB', pass: rssUnderLoad <= 150 },
+    { metric: 'process start to ready (worst)', value: readyMax, actual: `${Math.round(readyMax)} ms`, target: '<= 1000 ms', pass: readyMax <= 1000 }
+  ]
+  const width = (k: 'metric' | 'actual' | 'target') => Math.max(k.length, ...rows.map((row) => row[k].length))
+  const [wm, wa, wt] = [width('metric'), width('actual'), width('target')]
+  const line = (m: string, a: string, t: string, p: string) => `| ${m.padEnd(wm)} | ${a.padEnd(wa)} | ${t.padEnd(wt)} | ${p.padEnd(4)} |`
+  const table = [
+    line('metric', 'actual', 'target', 'pass'),
+    `|${'-'.repeat(wm + 2)}|${'-'.repeat(wa + 2)}|${'-'.repeat(wt + 2)}|------|`,
+    ...rows.map((row) => line(row.metric, row.actual, row.target, row.pass === null ? '' : row.pass ? 'yes' : 'NO'))
+  ].join('\n')
+  process.stdout.write(`\n${table}\n\n`)
+
+  Object.assign(results, {
+    timestamp: new Date(started).toISOString(),
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    machine: machine(),
+    settings: { quick, maxSeconds: MAX_S, fixedSeconds: FIXED_S, connections: CONNECTIONS, statusRate: STATUS_RATE, callbackRate: CALLBACK_RATE, upscaleRate: UPSCALE_RATE, bigRows: BIG_ROWS, smallRows: SMALL_ROWS },
+    table: rows,
+    raw: {
+      bareFastify,
+      bareHttp,
+      statusRounds: rounds,
+      statusRatio,
+      statusSmall,
+      statusBigMax,
+      statusBig,
+      callbackMax,
+      callbackFixed,
+      callbacksSent,
+      callbackTasks,
+      simAlone,
+      viaGateway,
+      pacing: { limit: LIMIT, windowMs: WINDOW_MS, backlog: BACKLOG, drainMs, efficiency: pacingEfficiency, refused, maxInWindow, arrivalsMs: accepted.map((t) => t - (accepted[0] as number)) },
+      storage: { smallBytes: small.bytes, bigBytes: big.bytes, bigRows: big.rows, seedSeconds: r1(big.seconds), bytesPerTask, statusCountMs: big.statusCountMs },
+      memory: { rssIdle, rssStatusLoad, rssBigLoad, rssCallbackLoad },
+      startup: { readyEmpty, readySmall, readyBig },
+      logging: { requestLinesIn10kRun: linesLogged, logBytes10kRun: statSync(join(tmp, 'small.log')).size }
+    }
+  })
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const json = JSON.stringify(results, null, 2) + '\n'
+  const file = join(RESULTS_DIR, `${new Date(started).toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, json)
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), json)
+  progress(`written ${file} and bench/results/latest.json`)
+}
+
+process.on('SIGINT', () => {
+  killAll()
+  rmSync(tmp, { recursive: true, force: true })
+  process.exit(130)
+})
+
+try {
+  await main()
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+} finally {
+  killAll()
+  if (process.env.BENCH_KEEP_TMP !== '1') rmSync(tmp, { recursive: true, force: true })
+}
