@@ -1,4 +1,4 @@
-import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { systemClock, type Clock } from './clock.js'
 import { loadMigrations } from './db/migrate.js'
@@ -63,7 +63,7 @@ export async function buildApp(opts: AppOptions) {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     // One line per request is logged by http-conventions, with the fields operators need.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: requestId,
     // Long polls wait up to 60 s.
