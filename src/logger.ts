@@ -29,5 +29,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         remoteAddress: req.ip
       })
     }
-  }, destination as pino.DestinationStream)
+    // Asynchronous writes: a log line must not cost a blocking write per request.
+    // pino flushes what is buffered when the process exits.
+  }, destination ?? (pretty ? undefined : pino.destination({ sync: false })))
 }

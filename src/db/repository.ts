@@ -83,19 +83,18 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       WHERE id = @id AND status = 'submitted'`),
     // A task due for a poll gets that poll first: record-info may hold its outcome.
     timedOut: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NOT NULL
-      AND last_activity_at <= @before AND (reconcile_at IS NULL OR reconcile_at > @now)`),
-    unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ?`),
+      AND last_activity_at <= @before AND (reconcile_at IS NULL OR reconcile_at > @now) LIMIT 500`),
+    unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ? LIMIT 500`),
     pastDeadline: db.prepare(`SELECT id FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ?`),
+      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ? LIMIT 500`),
     orphanedSends: db.prepare(`SELECT id FROM tasks WHERE status = 'queued' AND send_state = 'sending'`),
     releaseLeases: db.prepare(`UPDATE tasks SET lease_owner = NULL, lease_until = NULL
       WHERE status = 'queued' AND lease_owner IS NOT NULL`),
     releaseWebhookLeases: db.prepare(`UPDATE webhook_deliveries SET lease_until = NULL WHERE state = 'pending' AND lease_until IS NOT NULL`),
     releaseResultLeases: db.prepare(`UPDATE result_files SET lease_until = NULL WHERE status = 'pending' AND lease_until IS NOT NULL`),
-    statusCounts: db.prepare(`SELECT status, count(*) AS n FROM tasks GROUP BY status`),
+    statusCounts: db.prepare('SELECT status, n FROM task_status_counts'),
     queueDepth: db.prepare(`SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
-    lastEventId: db.prepare('SELECT coalesce(max(id), 0) AS n FROM task_events'),
-    eventsAfter: db.prepare('SELECT id, from_status, to_status FROM task_events WHERE id > ? ORDER BY id'),
+
 
     insertIdempotencyKey: db.prepare(`INSERT INTO idempotency_keys (owner, key, request_hash, task_id, created_at)
       VALUES (@owner, @key, @hash, @taskId, @now) ON CONFLICT (owner, key) DO NOTHING`),
@@ -272,11 +271,9 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       const released = s.releaseLeases.run().changes + s.releaseWebhookLeases.run().changes + s.releaseResultLeases.run().changes
       return { unknown: orphans.length, released }
     }),
-    /** A full scan: for start-up only. */
+    /** Four rows kept by triggers: cheap on every scrape. */
     statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
     queueDepth: () => count(s.queueDepth),
-    lastTaskEventId: () => count(s.lastEventId),
-    taskEventsAfter: (id: number) => s.eventsAfter.all(id) as Array<{ id: number; from_status: TaskStatus | null; to_status: TaskStatus }>,
 
     /** Stores the delivery and, when it carries an outcome, applies it, atomically. */
     recordCallback: db.transaction(
@@ -333,7 +330,9 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       s.insertSetting.run(name, make())
       return (s.getSetting.get(name) as { value: string }).value
     },
-    appliedMigrations: () => (s.ping.get() as { n: number }).n
+    appliedMigrations: () => (s.ping.get() as { n: number }).n,
+    /** Runs `fn` in one transaction (nested repository calls become savepoints). */
+    inTransaction: db.transaction((fn: () => void) => fn())
   }
 }
 

@@ -8,6 +8,7 @@ import { verifyCallbackToken } from '../kie/callback-token.js'
 import { parseCallback } from '../kie/callback-payload.js'
 import { verifyKieSignature } from '../kie/signature.js'
 import type { Services } from '../services.js'
+import { createGroupCommit } from '../db/group-commit.js'
 
 const CallbackMismatchError = createError('GW_CALLBACK_MISMATCH', '%s', 409)
 // kie.ai retries 1, 5 and 15 minutes late and may not re-sign: 30 minutes covers the last retry.
@@ -40,6 +41,10 @@ const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : 
 
 const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
   const { repo, clock } = services
+  // Callbacks arriving together are written in one durable commit (see group-commit.ts).
+  const writes = createGroupCommit(repo.inTransaction)
+  const record = (delivery: CallbackDelivery, apply?: Parameters<typeof repo.recordCallback>[1]) =>
+    writes.submit(() => repo.recordCallback(delivery, apply))
   const tokenSecrets = [services.callbackSecret, ...services.previousCallbackSecrets]
   const hmacKeys = services.kieWebhookHmacKeys
 
@@ -74,17 +79,17 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       remoteAddress: request.ip,
       body: typeof (request.body as unknown) === 'string' ? (request.body as unknown as string) : ''
     }
-    const refuse = (verdict: string, error: Error & { statusCode?: number }) => {
-      repo.recordCallback({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 })
+    const refuse = async (verdict: string, error: Error & { statusCode?: number }) => {
+      await record({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 })
       request.log.warn({ taskId, kieTaskId: delivery.kieTaskId, verdict }, 'callback refused')
       return error
     }
 
     if (!taskId || !token || !verifyCallbackToken(tokenSecrets, taskId, token)) {
-      throw refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
+      throw await refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
     }
     const parsed = parseCallback(delivery.body)
-    if (!parsed.ok) throw refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
+    if (!parsed.ok) throw await refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
     delivery.kieTaskId = parsed.kieTaskId
     request.logRefs.kieTaskId = parsed.kieTaskId
     if (hmacKeys.length > 0) {
@@ -97,13 +102,13 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
         maxAgeMs: SIGNATURE_MAX_AGE_MS
       })
       if (verdict !== 'valid') {
-        throw refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`))
+        throw await refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`))
       }
     }
     const task = repo.getTask(taskId)
-    if (!task) throw refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
+    if (!task) throw await refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
     if (task.status !== 'succeeded' && task.status !== 'failed' && task.kie_task_id !== null && task.kie_task_id !== parsed.kieTaskId) {
-      throw refuse('kie_task_mismatch', new CallbackMismatchError(`Task ${taskId} belongs to another kie.ai task`))
+      throw await refuse('kie_task_mismatch', new CallbackMismatchError(`Task ${taskId} belongs to another kie.ai task`))
     }
     const outcome: Outcome =
       parsed.code === 200 && parsed.resultUrls.length > 0
@@ -111,7 +116,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
         : parsed.code === 200
         ? { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: 'kie.ai reported success without any result URL' }
         : { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: parsed.msg || `kie.ai reported failure (code ${parsed.code})` }
-    const changed = repo.recordCallback(delivery, { taskId, outcome, kieTaskId: parsed.kieTaskId })
+    const changed = await record(delivery, { taskId, outcome, kieTaskId: parsed.kieTaskId })
     request.log.info({ taskId, kieTaskId: parsed.kieTaskId, changed, status: outcome.status }, changed ? 'callback applied' : 'callback changed nothing')
     return { received: true }
   })
