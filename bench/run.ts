@@ -272,7 +272,7 @@ async function main() {
     { metric: `GET /upscale/:id p99 at ${STATUS_RATE}/s (${BIG_ROWS / 1e6}M tasks)`, value: statusBig.p99, actual: `${r2(statusBig.p99)} ms`, target: '', pass: null },
     { metric: `p99 ${BIG_ROWS / 1e6}M ÷ p99 10k`, value: growth, actual: `${r2(growth)}x`, target: '<= 1.3x', pass: growth <= 1.3 },
     { metric: `GET /upscale/:id req/s with ${BIG_ROWS / 1e6}M tasks, ratio to 10k`, value: statusBigMax.rps / statusMax.rps, actual: `${r2(statusBigMax.rps / statusMax.rps)}x (${Math.round(statusBigMax.rps)} req/s)`, target: '', pass: null },
-    { metric: `start-up count of tasks by status (${BIG_ROWS / 1e6}M tasks)`, value: big.statusCountMs, actual: `${Math.round(big.statusCountMs)} ms`, target: '', pass: null },
+    { metric: `a full count of tasks by status, for scale (${BIG_ROWS / 1e6}M tasks; not done at start-up)`, value: big.statusCountMs, actual: `${Math.round(big.statusCountMs)} ms`, target: '', pass: null },
     { metric: 'bytes on disk per task', value: bytesPerTask, actual: `${Math.round(bytesPerTask)} B`, target: '', pass: null },
     { metric: 'POST /callbacks/mj (durable), callbacks/s', value: callbackMax.rps, actual: `${Math.round(callbackMax.rps)}/s (${r2(callbackMax.rps / bareAdjacent)}x bare)`, target: '>= 2000/s', pass: callbackMax.rps >= 2000 },
     { metric: `POST /callbacks/mj p99 at ${CALLBACK_RATE}/s`, value: callbackFixed.p99, actual: `${r2(callbackFixed.p99)} ms (p50 ${r2(callbackFixed.p50)})`, target: '', pass: null },

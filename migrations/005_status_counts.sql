@@ -14,3 +14,6 @@ CREATE TRIGGER tasks_count_update AFTER UPDATE OF status ON tasks WHEN OLD.statu
   UPDATE task_status_counts SET n = n - 1 WHERE status = OLD.status;
   UPDATE task_status_counts SET n = n + 1 WHERE status = NEW.status;
 END;
+
+-- Start-up recovery looks at queued tasks only: never a scan of the whole table.
+CREATE INDEX tasks_queued ON tasks (seq) WHERE status = 'queued';
