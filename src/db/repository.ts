@@ -332,7 +332,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     },
     appliedMigrations: () => (s.ping.get() as { n: number }).n,
     /** Runs `fn` in one transaction (nested repository calls become savepoints). */
-    inTransaction: db.transaction((fn: () => void) => fn())
+    inTransaction: db.transaction(<T>(fn: () => T): T => fn()) as <T>(fn: () => T) => T
   }
 }
 

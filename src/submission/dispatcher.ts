@@ -61,9 +61,16 @@ export function createDispatcher(deps: DispatcherDeps) {
     return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, random: deps.random }))
   }
 
+  /** The answer and the rate slot's end are written in one commit (one fsync). */
   function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger): SendOutcome {
-    const now = clock.now()
-    repo.slotDone(slotId, now)
+    return repo.inTransaction(() => {
+      const now = clock.now()
+      repo.slotDone(slotId, now)
+      return recordAnswer(task, result, log, now)
+    })
+  }
+
+  function recordAnswer(task: TaskRow, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger, now: number): SendOutcome {
     const fresh = () => repo.getTask(task.id) as TaskRow
     if (result.ok) {
       breaker.success()
