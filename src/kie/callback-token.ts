@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { safeEqual } from '../safe-equal.js'
 
 // The token proves a callback URL was issued by this gateway for this task; it is
 // derived, not stored, so rotating CALLBACK_SECRET invalidates the URLs of tasks in flight.
@@ -13,9 +14,5 @@ export function callbackUrl(publicBaseUrl: string, secret: string, taskId: strin
 
 /** `secrets`: the current one first, then earlier ones still accepted during a rotation. */
 export function verifyCallbackToken(secrets: readonly string[], taskId: string, token: string): boolean {
-  const given = Buffer.from(token)
-  return secrets.some((secret) => {
-    const expected = Buffer.from(callbackToken(secret, taskId))
-    return given.length === expected.length && timingSafeEqual(given, expected)
-  })
+  return secrets.some((secret) => safeEqual(token, callbackToken(secret, taskId)))
 }

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { safeEqual } from '../safe-equal.js'
 
 /** kie.ai's callback signature: base64(HMAC-SHA256(key, taskId + "." + timestamp)). */
 export function signKieCallback(key: string, taskId: string, timestamp: string | number): string {
@@ -22,11 +23,7 @@ export interface SignatureCheck {
 export function verifyKieSignature(c: SignatureCheck): SignatureVerdict {
   if (!c.timestamp || !c.signature) return 'missing'
   if (!/^\d{1,12}$/.test(c.timestamp)) return 'invalid'
-  const given = Buffer.from(c.signature)
-  const match = c.keys.some((key) => {
-    const expected = Buffer.from(signKieCallback(key, c.taskId, c.timestamp as string))
-    return given.length === expected.length && timingSafeEqual(given, expected)
-  })
+  const match = c.keys.some((key) => safeEqual(c.signature as string, signKieCallback(key, c.taskId, c.timestamp as string)))
   if (!match) return 'invalid'
   const ageMs = c.nowMs - Number(c.timestamp) * 1000
   if (ageMs > c.maxAgeMs || ageMs < -(c.maxSkewMs ?? 5 * 60_000)) return 'stale'

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { safeEqual } from '../safe-equal.js'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
@@ -41,9 +41,7 @@ export interface RunningSimulator {
 const UNAUTHORIZED = { code: 401, msg: 'You do not have access permissions', data: null }
 
 function bearerMatches (header: string | undefined, apiKey: string): boolean {
-  const given = Buffer.from(header ?? '')
-  const wanted = Buffer.from(`Bearer ${apiKey}`)
-  return given.length === wanted.length && timingSafeEqual(given, wanted)
+  return safeEqual(header ?? '', `Bearer ${apiKey}`)
 }
 
 function codeOf (payload: unknown): number | null {
