@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { crc32, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildSimulator, signKieCallback, startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js'
+import { bearerMatches } from '../src/simulator/sign.js'
 
 const KEY = 'test-api-key'
 const HMAC = 'test-webhook-hmac-key'
@@ -71,12 +72,29 @@ function api (base: string, key = KEY) {
   }
 }
 
-describe('signKieCallback', () => {
-  it('matches the test vector from kie-api.md', () => {
+describe('the simulator\'s own signing and bearer check', () => {
+  // The expected value is the one published in kie-api.md, hard-coded: not computed by any code under test.
+  it('signs the test vector from kie-api.md', () => {
     expect(signKieCallback(HMAC, 'ee9c2715375b7837f8bb51d641ff5863', '1769670760'))
       .toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
     expect(signKieCallback(HMAC, 'ee9c2715375b7837f8bb51d641ff5863', 1769670760))
       .toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
+  })
+
+  it('matches the bearer token exactly, whatever the lengths', () => {
+    expect(bearerMatches(`Bearer ${KEY}`, KEY)).toBe(true)
+    for (const header of [undefined, '', KEY, `Bearer ${KEY}x`, `Bearer ${KEY.slice(0, -1)}`, `bearer ${KEY}`, `Bearer  ${KEY}`]) {
+      expect(bearerMatches(header, KEY), String(header)).toBe(false)
+    }
+  })
+
+  it('imports nothing from the gateway\'s code', async () => {
+    const { readdir, readFile } = await import('node:fs/promises')
+    const dir = new URL('../src/simulator/', import.meta.url)
+    for (const name of await readdir(dir)) {
+      const text = await readFile(new URL(name, dir), 'utf8')
+      expect(text, name).not.toMatch(/(from\s*|import\s*\(\s*)['"]\.\.\//)
+    }
   })
 })
 

@@ -1,10 +1,10 @@
-import { safeEqual } from '../safe-equal.js'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { Chaos } from './chaos.js'
 import { mjRoutes } from './routes-mj.js'
 import { fileRoutes } from './routes-files.js'
+import { bearerMatches } from './sign.js'
 import { Simulator, type ApiCall } from './state.js'
 
 export interface SimulatorOptions {
@@ -39,10 +39,6 @@ export interface RunningSimulator {
 }
 
 const UNAUTHORIZED = { code: 401, msg: 'You do not have access permissions', data: null }
-
-function bearerMatches (header: string | undefined, apiKey: string): boolean {
-  return safeEqual(header ?? '', `Bearer ${apiKey}`)
-}
 
 function codeOf (payload: unknown): number | null {
   if (typeof payload !== 'string') return null

@@ -2,7 +2,7 @@ import http, { type ClientRequest } from 'node:http'
 import https from 'node:https'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CallbackPayload } from './schemas.js'
-import { signKieCallback } from '../kie/signature.js'
+import { signKieCallback } from './sign.js'
 import type { TimerSet } from './timers.js'
 
 /** kie.ai retries a failed callback after 1, 5 and 15 minutes, then gives up. */

@@ -2,5 +2,5 @@ export { buildSimulator, startSimulator, type RunningSimulator, type SimulatorOp
 export { Simulator, UPSCALE_FAILURE, type ApiCall, type ScriptedEndpoint, type ScriptedResponse, type SimTask } from './state.js'
 export { defaultChaos, mulberry32, UPSCALE_FAULTS, type Chaos, type UpscaleFault } from './chaos.js'
 export type { CallbackAttempt } from './callbacks.js'
-export { signKieCallback } from '../kie/signature.js'
+export { signKieCallback } from './sign.js'
 export { renderPng } from './png.js'
