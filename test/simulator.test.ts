@@ -2,7 +2,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { crc32, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildSimulator, signKieCallback, startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js'
+import {
+  buildSimulator, defaultVariants, signKieCallback, startSimulator, UPSCALE_FAILURE, type RunningSimulator, type SimulatorOptions, type Variants
+} from '../src/simulator/index.js'
 import { bearerMatches } from '../src/simulator/sign.js'
 
 const KEY = 'test-api-key'
@@ -99,17 +101,38 @@ describe('the simulator\'s own signing and bearer check', () => {
 })
 
 describe('auth and routing', () => {
-  it('answers HTTP 401 to a missing or wrong bearer token, and records the call', async () => {
+  it('answers a missing or wrong bearer token with HTTP 200 and code 401 by default, as documented', async () => {
     const { url, sim } = await start()
+    expect(sim.variants.authFailureHttpStatus).toBe(200)
+    const none = await fetch(`${url}/api/v1/chat/credit`)
+    expect(none.status).toBe(200)
+    expect(await none.json()).toEqual({ code: 401, msg: 'You do not have access permissions', data: null })
+    const parent = sim.createParentTask()
+    const wrong = await api(url, 'nope').post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0 })
+    expect([wrong.status, wrong.body]).toEqual([200, { code: 401, msg: 'You do not have access permissions', data: null }])
+    const info = await api(url, `${KEY}x`).get(`/api/v1/mj/record-info?taskId=${parent}`)
+    expect([info.status, info.body]).toEqual([200, { code: 401, msg: 'You do not have access permissions', data: null }])
+    expect(sim.calls.map((c) => [c.path, c.httpStatus, c.code, c.taskId])).toEqual([
+      ['/api/v1/chat/credit', 200, 401, null],
+      ['/api/v1/mj/generateUpscale', 200, 401, null],
+      ['/api/v1/mj/record-info', 200, 401, null]
+    ])
+    expect(sim.tasks.size).toBe(1)
+  })
+
+  it('answers a real HTTP 401 with the same envelope when authFailureHttpStatus is 401', async () => {
+    const { url, sim } = await start({ variants: { authFailureHttpStatus: 401 } })
     const none = await fetch(`${url}/api/v1/chat/credit`)
     expect(none.status).toBe(401)
     expect(await none.json()).toEqual({ code: 401, msg: 'You do not have access permissions', data: null })
     const wrong = await api(url, 'nope').post('/api/v1/mj/generateUpscale', { taskId: 'x', imageIndex: 0 })
-    expect(wrong.status).toBe(401)
-    expect(wrong.body.code).toBe(401)
+    expect([wrong.status, wrong.body]).toEqual([401, { code: 401, msg: 'You do not have access permissions', data: null }])
+    sim.variants.authFailureHttpStatus = 200
+    expect((await api(url, 'nope').post('/api/v1/common/download-url', { url: 'x' })).status).toBe(200)
     expect(sim.calls.map((c) => [c.path, c.httpStatus, c.code])).toEqual([
       ['/api/v1/chat/credit', 401, 401],
-      ['/api/v1/mj/generateUpscale', 401, 401]
+      ['/api/v1/mj/generateUpscale', 401, 401],
+      ['/api/v1/common/download-url', 200, 401]
     ])
     expect(sim.tasks.size).toBe(0)
   })
@@ -657,5 +680,221 @@ describe('chaos switches', () => {
     expect(sim.upscaleCallsFor('local-2')).toHaveLength(1)
     expect(sim.upscaleCallsFor('local-3')).toEqual([])
     expect(sim.acceptedUpscales()).toBe(4)
+  })
+})
+
+describe('variants', () => {
+  const upscale = async (base: string, parent: string, callBackUrl?: string) =>
+    await api(base).post('/api/v1/mj/generateUpscale', { taskId: parent, imageIndex: 0, ...(callBackUrl === undefined ? {} : { callBackUrl }) })
+  /** record-info's body as text too, to see what went over the wire (a string "1" or a number 1). */
+  const recordInfoRaw = async (base: string, id: string) => {
+    const res = await fetch(`${base}/api/v1/mj/record-info?taskId=${id}`, { headers: { authorization: `Bearer ${KEY}` } })
+    const text = await res.text()
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
+    return { status: res.status, text, body: JSON.parse(text) as any }
+  }
+
+  it('default to the documented forms, and take initial values from the options', async () => {
+    const expected: Variants = {
+      authFailureHttpStatus: 200,
+      callbackShape: 'documented',
+      successFlagAs: 'number',
+      failedFlag: 3,
+      timeFormat: 'iso',
+      recordInfoNullWhileGenerating: false,
+      recordInfoResultAsString: false,
+      directLinkTtlMs: 20 * 60_000,
+      fileRetentionMs: Infinity
+    }
+    expect(defaultVariants()).toEqual(expected)
+    expect(defaultVariants()).not.toBe(defaultVariants())
+    expect((await start()).sim.variants).toEqual(expected)
+    const { sim } = await start({ variants: { failedFlag: 2, timeFormat: 'plain' } })
+    expect(sim.variants).toEqual({ ...expected, failedFlag: 2, timeFormat: 'plain' })
+  })
+
+  describe('callbackShape', () => {
+    /** One success and one failure callback in the given shape, as the receiver got them, with the task ids. */
+    const callbacksIn = async (shape: Variants['callbackShape']) => {
+      const { url, sim } = await start({ hmacKey: HMAC, variants: { callbackShape: shape } })
+      const receiver = await startReceiver()
+      const good: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+      const bad: string = (await upscale(url, sim.createParentTask('fail-upscale'), receiver.url)).body.data.taskId
+      await waitFor('two callbacks', () => receiver.received.length === 2)
+      const of = (id: string) => receiver.received.find((r) => (r.body.data.taskId ?? r.body.data.task_id) === id)!
+      for (const id of [good, bad]) {
+        const { headers } = of(id)
+        expect(headers['x-webhook-signature'], shape).toBe(signKieCallback(HMAC, id, headers['x-webhook-timestamp'] as string))
+      }
+      const promptJson = (id: string) => sim.tasks.get(id)!.paramJson
+      return { sim, good, bad, ok: of(good).body, failed: of(bad).body, url: sim.tasks.get(good)!.resultUrls[0]!, promptJson }
+    }
+
+    it('documented: resultUrls as strings, code 200 or 500 (the default)', async () => {
+      const { good, bad, ok, failed, url, promptJson } = await callbacksIn('documented')
+      expect(ok).toEqual({ code: 200, msg: 'success', data: { taskId: good, promptJson: promptJson(good), resultUrls: [url] } })
+      expect(failed).toEqual({ code: 500, msg: UPSCALE_FAILURE, data: { taskId: bad, promptJson: promptJson(bad), resultUrls: [] } })
+    })
+
+    it('verification: top-level taskId, data.task_id and callbackType, and no URL at all', async () => {
+      const { good, bad, ok, failed, promptJson } = await callbacksIn('verification')
+      expect(ok).toEqual({ taskId: good, code: 200, msg: 'Success', data: { task_id: good, callbackType: 'task_completed', promptJson: promptJson(good) } })
+      expect(failed).toEqual({ taskId: bad, code: 500, msg: UPSCALE_FAILURE, data: { task_id: bad, callbackType: 'task_failed', promptJson: promptJson(bad) } })
+      expect(JSON.stringify(ok)).not.toContain('/files/')
+    })
+
+    it('resultInfoJsonObject: data.resultInfoJson holds {resultUrl} objects, no data.resultUrls', async () => {
+      const { good, bad, ok, failed, url, promptJson } = await callbacksIn('resultInfoJsonObject')
+      expect(ok).toEqual({ code: 200, msg: 'success', data: { taskId: good, promptJson: promptJson(good), resultInfoJson: { resultUrls: [{ resultUrl: url }] } } })
+      expect(failed).toEqual({ code: 500, msg: UPSCALE_FAILURE, data: { taskId: bad, promptJson: promptJson(bad), resultInfoJson: { resultUrls: [] } } })
+    })
+
+    it('resultInfoJsonString: the same object as a JSON string', async () => {
+      const { good, bad, ok, failed, url, promptJson } = await callbacksIn('resultInfoJsonString')
+      expect(ok).toEqual({ code: 200, msg: 'success', data: { taskId: good, promptJson: promptJson(good), resultInfoJson: JSON.stringify({ resultUrls: [{ resultUrl: url }] }) } })
+      expect(failed).toEqual({ code: 500, msg: UPSCALE_FAILURE, data: { taskId: bad, promptJson: promptJson(bad), resultInfoJson: '{"resultUrls":[]}' } })
+    })
+
+    it('urlObjects: data.resultUrls as {resultUrl} objects', async () => {
+      const { good, bad, ok, failed, url, promptJson } = await callbacksIn('urlObjects')
+      expect(ok).toEqual({ code: 200, msg: 'success', data: { taskId: good, promptJson: promptJson(good), resultUrls: [{ resultUrl: url }] } })
+      expect(failed).toEqual({ code: 500, msg: UPSCALE_FAILURE, data: { taskId: bad, promptJson: promptJson(bad), resultUrls: [] } })
+    })
+
+    it('codeString: the documented shape with code "200" or "500"', async () => {
+      const { sim, good, bad, ok, failed, url, promptJson } = await callbacksIn('codeString')
+      expect(ok).toEqual({ code: '200', msg: 'success', data: { taskId: good, promptJson: promptJson(good), resultUrls: [url] } })
+      expect(failed).toEqual({ code: '500', msg: UPSCALE_FAILURE, data: { taskId: bad, promptJson: promptJson(bad), resultUrls: [] } })
+      // a re-sent callback takes the shape asked for now
+      sim.variants.callbackShape = 'documented'
+      const receiver = await startReceiver()
+      sim.tasks.get(good)!.callBackUrl = receiver.url
+      expect(await sim.deliverCallback(good)).toBe(200)
+      expect(receiver.received[0]?.body.code).toBe(200)
+    })
+  })
+
+  describe('record-info', () => {
+    it('successFlagAs string: "0", "1" and "3" as JSON strings', async () => {
+      const { url, sim } = await start({ completionDelayMs: 60_000, variants: { successFlagAs: 'string' } })
+      const good: string = (await upscale(url, sim.createParentTask())).body.data.taskId
+      const bad: string = (await upscale(url, sim.createParentTask('fail-upscale'))).body.data.taskId
+      const generating = await recordInfoRaw(url, good)
+      expect(generating.text).toContain('"successFlag":"0"')
+      expect(generating.body.data).toMatchObject({ successFlag: '0', resultInfoJson: null, completeTime: null })
+      sim.completeNow(good)
+      sim.completeNow(bad)
+      expect((await recordInfoRaw(url, good)).text).toContain('"successFlag":"1"')
+      expect((await recordInfoRaw(url, bad)).body.data).toMatchObject({ successFlag: '3', errorCode: 500, errorMessage: UPSCALE_FAILURE })
+      sim.variants.successFlagAs = 'number'
+      expect((await recordInfoRaw(url, good)).text).toContain('"successFlag":1,')
+    })
+
+    it('failedFlag 2: a failed task reports 2, in the task too; the callback still says code 500', async () => {
+      const { url, sim } = await start({ variants: { failedFlag: 2 } })
+      const receiver = await startReceiver()
+      const bad: string = (await upscale(url, sim.createParentTask('fail-upscale'), receiver.url)).body.data.taskId
+      await waitFor('callback', () => receiver.received.length === 1)
+      expect(receiver.received[0]?.body).toMatchObject({ code: 500, msg: UPSCALE_FAILURE })
+      expect(sim.tasks.get(bad)?.successFlag).toBe(2)
+      expect((await recordInfoRaw(url, bad)).body.data).toMatchObject({
+        successFlag: 2, errorCode: 500, errorMessage: UPSCALE_FAILURE, resultInfoJson: { resultUrls: [] }
+      })
+      // a success that record-info must show as failed (chaos) shows the same flag
+      sim.chaos.recordInfoDisagrees = true
+      const good: string = (await upscale(url, sim.createParentTask())).body.data.taskId
+      await waitFor('completion', () => sim.tasks.get(good)?.state === 'success')
+      expect((await recordInfoRaw(url, good)).body.data.successFlag).toBe(2)
+    })
+
+    it.each([
+      ['iso', (ms: number) => new Date(ms).toISOString()],
+      ['plain', (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')],
+      ['epochMs', (ms: number) => ms],
+      ['epochSeconds', (ms: number) => Math.floor(ms / 1000)]
+    ] as const)('timeFormat %s', async (format, expected) => {
+      const { url, sim } = await start({ completionDelayMs: 60_000, variants: { timeFormat: format } })
+      const id: string = (await upscale(url, sim.createParentTask())).body.data.taskId
+      const task = sim.tasks.get(id)!
+      const generating = await recordInfoRaw(url, id)
+      expect(generating.body.data.createTime).toStrictEqual(expected(task.createTime))
+      expect(generating.body.data.completeTime).toBeNull()
+      sim.completeNow(id)
+      const done = await recordInfoRaw(url, id)
+      expect(done.body.data.createTime).toStrictEqual(expected(task.createTime))
+      expect(done.body.data.completeTime).toStrictEqual(expected(task.completeTime!))
+      expect(done.text).toContain(`"completeTime":${JSON.stringify(expected(task.completeTime!))}`)
+      if (format === 'plain') expect(done.body.data.createTime).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
+      if (format === 'epochSeconds') expect(Number.isInteger(done.body.data.createTime)).toBe(true)
+    })
+
+    it('recordInfoNullWhileGenerating: data null until the task is final', async () => {
+      const { url, sim } = await start({ completionDelayMs: 60_000, variants: { recordInfoNullWhileGenerating: true } })
+      const id: string = (await upscale(url, sim.createParentTask())).body.data.taskId
+      const generating = await recordInfoRaw(url, id)
+      expect([generating.status, generating.text]).toEqual([200, '{"code":200,"msg":"success","data":null}'])
+      sim.completeNow(id)
+      expect((await recordInfoRaw(url, id)).body.data).toMatchObject({ taskId: id, successFlag: 1 })
+      // unknown tasks keep their own answer
+      expect((await recordInfoRaw(url, 'f'.repeat(32))).body).toEqual({ code: 422, msg: 'recordInfo is null', data: null })
+    })
+
+    it('recordInfoResultAsString: resultInfoJson as a JSON string, null while generating', async () => {
+      const { url, sim } = await start({ completionDelayMs: 60_000, variants: { recordInfoResultAsString: true } })
+      const id: string = (await upscale(url, sim.createParentTask())).body.data.taskId
+      expect((await recordInfoRaw(url, id)).body.data.resultInfoJson).toBeNull()
+      sim.completeNow(id)
+      const info = (await recordInfoRaw(url, id)).body.data
+      expect(info.resultInfoJson).toBe(JSON.stringify({ resultUrls: [{ resultUrl: sim.tasks.get(id)!.resultUrls[0] }] }))
+    })
+  })
+
+  describe('result files', () => {
+    const directLink = async (base: string, fileUrl: string) => await api(base).post('/api/v1/common/download-url', { url: fileUrl })
+
+    it('download-url links expire after directLinkTtlMs with a 403 envelope', async () => {
+      const { url, sim } = await start()
+      const fileUrl = sim.tasks.get(sim.createParentTask())!.resultUrls[0]!
+      const t0 = Date.now()
+      const byDefault = await directLink(url, fileUrl)
+      expect(byDefault.body).toMatchObject({ code: 200, msg: 'success', data: expect.stringMatching(new RegExp(`^${url}/direct/[0-9a-f]{32}_0_0\\.png\\?expires=\\d+$`)) })
+      const expires = Number(new URL(byDefault.body.data as string).searchParams.get('expires'))
+      expect(expires - t0).toBeGreaterThanOrEqual(20 * 60_000)
+      expect(expires - Date.now()).toBeLessThanOrEqual(20 * 60_000)
+
+      sim.variants.directLinkTtlMs = 80
+      const link: string = (await directLink(url, fileUrl)).body.data
+      const fresh = await fetch(link)
+      expect([fresh.status, fresh.headers.get('content-type')]).toEqual([200, 'image/png'])
+      await sleep(120)
+      const expired = await fetch(link)
+      expect(expired.status).toBe(403)
+      expect(await expired.json()).toEqual({ code: 403, msg: expect.any(String), data: null })
+      const name = new URL(link).pathname.split('/').at(-1)!
+      for (const bad of ['', '?expires=soon', `?expires=${Date.now() - 1}`]) {
+        expect((await fetch(`${url}/direct/${name}${bad}`)).status, bad).toBe(403)
+      }
+      expect((await fetch(`${url}/direct/${name}?expires=${Date.now() + 60_000}`)).status).toBe(200)
+      expect((await fetch(fileUrl)).status).toBe(200)
+    })
+
+    it('files vanish (404) fileRetentionMs after their task finished, direct links too', async () => {
+      const { url, sim } = await start({ variants: { fileRetentionMs: 150 } })
+      const receiver = await startReceiver()
+      const id: string = (await upscale(url, sim.createParentTask(), receiver.url)).body.data.taskId
+      await waitFor('callback', () => receiver.received.length === 1)
+      const fileUrl: string = receiver.received[0]!.body.data.resultUrls[0]
+      expect((await fetch(fileUrl)).status).toBe(200)
+      const link: string = (await directLink(url, fileUrl)).body.data
+      expect((await fetch(link)).status).toBe(200)
+      await waitFor('retention', () => Date.now() > sim.tasks.get(id)!.completeTime! + 160)
+      const gone = await fetch(fileUrl)
+      expect([gone.status, await gone.json()]).toEqual([404, { code: 404, msg: 'Not Found', data: null }])
+      expect((await fetch(link)).status).toBe(404)
+      expect((await directLink(url, fileUrl)).body).toMatchObject({ code: 422, data: null })
+      expect(sim.hasFile(new URL(fileUrl).pathname.split('/').at(-1)!)).toBe(false)
+      // record-info still names the URL: only the file is gone
+      expect((await recordInfoRaw(url, id)).body.data.resultInfoJson.resultUrls).toEqual([{ resultUrl: fileUrl }])
+    })
   })
 })

@@ -6,6 +6,7 @@ import { mjRoutes } from './routes-mj.js'
 import { fileRoutes } from './routes-files.js'
 import { bearerMatches } from './sign.js'
 import { Simulator, type ApiCall } from './state.js'
+import type { Variants } from './variants.js'
 
 export interface SimulatorOptions {
   /** the bearer token accepted on /api/* */
@@ -24,6 +25,8 @@ export interface SimulatorOptions {
   queryRateLimitPerSecond?: number
   /** initial chaos switches (all off by default); sim.chaos can be changed later */
   chaos?: Partial<Chaos>
+  /** initial variants (which documented form each answer takes); sim.variants can be changed later */
+  variants?: Partial<Variants>
   /** makes the chaos randomness deterministic; default Math.random */
   seed?: number
   credits?: number
@@ -74,7 +77,8 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
     credits: opts.credits ?? 10_000,
     publicUrl: (opts.publicUrl ?? 'http://127.0.0.1').replace(/\/+$/, ''),
     seed: opts.seed,
-    chaos: opts.chaos
+    chaos: opts.chaos,
+    variants: opts.variants
   }, app.log)
 
   const calls = (request: FastifyRequest): ApiCall | undefined => sim.callOf(request)
@@ -93,7 +97,10 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
       fault: null
     }
     sim.trackCall(request, call)
-    if (!bearerMatches(request.headers.authorization, opts.apiKey)) return await reply.code(401).send(UNAUTHORIZED)
+    // kie.ai documents HTTP 200 with code 401 in the body; some endpoints are seen to answer a real 401
+    if (!bearerMatches(request.headers.authorization, opts.apiKey)) {
+      return await reply.code(sim.variants.authFailureHttpStatus).send(UNAUTHORIZED)
+    }
   })
   app.addHook('preValidation', async (request) => {
     const call = calls(request)

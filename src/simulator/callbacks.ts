@@ -1,9 +1,9 @@
 import http, { type ClientRequest } from 'node:http'
 import https from 'node:https'
 import type { FastifyBaseLogger } from 'fastify'
-import type { CallbackPayload } from './schemas.js'
 import { signKieCallback } from './sign.js'
 import type { TimerSet } from './timers.js'
+import type { CallbackBody } from './views.js'
 
 /** kie.ai retries a failed callback after 1, 5 and 15 minutes, then gives up. */
 export const RETRY_DELAYS_MS = [60_000, 300_000, 900_000] as const
@@ -15,7 +15,7 @@ export interface CallbackAttempt {
   at: number
   /** HTTP status received; null on network error or timeout */
   status: number | null
-  body: CallbackPayload
+  body: CallbackBody
   headers: Record<string, string>
   /** true for a chaos duplicate: an extra delivery after the callback already got its HTTP 200 */
   duplicate: boolean
@@ -47,7 +47,7 @@ export class CallbackDispatcher {
   }
 
   /** First delivery of a finished task, retried on anything but HTTP 200. */
-  deliver (taskId: string, url: string, payload: CallbackPayload, opts: DeliveryOptions = {}): void {
+  deliver (taskId: string, url: string, payload: CallbackBody, opts: DeliveryOptions = {}): void {
     const delayMs = opts.delayMs ?? 0
     if (delayMs > 0) {
       this.#deps.timers.after(delayMs, () => this.deliver(taskId, url, payload, { ...opts, delayMs: 0 }))
@@ -78,7 +78,7 @@ export class CallbackDispatcher {
   }
 
   /** One delivery attempt; resolves to the HTTP status received, or null. */
-  async send (taskId: string, url: string, payload: CallbackPayload,
+  async send (taskId: string, url: string, payload: CallbackBody,
     timestamp = Math.floor(Date.now() / 1000), duplicate = false): Promise<number | null> {
     if (this.#deps.timers.closed) return null
     const attempt = (this.#ordinals.get(taskId) ?? 0) + 1

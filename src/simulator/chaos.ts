@@ -1,4 +1,4 @@
-import type { RecordInfo } from './schemas.js'
+import type { RecordState } from './views.js'
 
 export type UpscaleFault = 'http429' | 'code455' | 'http500' | 'nonJson' | 'acceptThenHangup' | 'stall'
 export const UPSCALE_FAULTS: readonly UpscaleFault[] = ['http429', 'code455', 'http500', 'nonJson', 'acceptThenHangup', 'stall']
@@ -88,17 +88,16 @@ export class SlidingWindow {
 
 /**
  * What record-info shows under the chaos switches. `alternateUrls` supplies result URLs when a failed
- * task must look successful.
+ * task must look successful; `failure` is what a successful task shows when it must look failed.
  */
-export function chaoticRecordInfo (info: RecordInfo, chaos: Chaos, alternateUrls: () => string[],
-  failureMessage: string): RecordInfo {
+export function chaoticRecordInfo (info: RecordState, chaos: Chaos, alternateUrls: () => string[],
+  failure: { flag: number, message: string }): RecordState {
   if (chaos.recordInfoStuckGenerating) {
-    return { ...info, successFlag: 0, resultInfoJson: null, errorCode: null, errorMessage: null, completeTime: null }
+    return { ...info, successFlag: 0, resultUrls: null, errorCode: null, errorMessage: null, completeTime: null }
   }
   if (!chaos.recordInfoDisagrees || info.successFlag === 0) return info
   if (info.successFlag === 1) {
-    return { ...info, successFlag: 3, resultInfoJson: { resultUrls: [] }, errorCode: 500, errorMessage: failureMessage }
+    return { ...info, successFlag: failure.flag, resultUrls: [], errorCode: 500, errorMessage: failure.message }
   }
-  const resultUrls = alternateUrls().map((resultUrl) => ({ resultUrl }))
-  return { ...info, successFlag: 1, resultInfoJson: { resultUrls }, errorCode: null, errorMessage: null }
+  return { ...info, successFlag: 1, resultUrls: alternateUrls(), errorCode: null, errorMessage: null }
 }

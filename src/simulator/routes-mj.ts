@@ -4,11 +4,10 @@ import {
   CreditEnvelopeSchema, ErrorEnvelopeSchema, GenerateBodySchema, RecordInfoEnvelopeSchema,
   RecordInfoQuerySchema, TaskIdEnvelopeSchema, UpscaleBodySchema, type GenerateBody, type UpscaleBody
 } from './schemas.js'
-import { playFault } from './faults.js'
-import { hangUp, playScript } from './scripted.js'
+import { UPSCALE_PATH } from './calls.js'
+import { FAULT_ANSWERS } from './faults.js'
+import { answerWith, type Answer } from './scripted.js'
 import type { Simulator } from './state.js'
-
-interface Answer { httpStatus: number, body: { code: number, msg: string, data: unknown } }
 
 const ok = (data: unknown): Answer => ({ httpStatus: 200, body: { code: 200, msg: 'success', data } })
 // kie.ai reports business errors in the body of an HTTP 200
@@ -68,37 +67,25 @@ export const mjRoutes: FastifyPluginAsyncTypebox<{ sim: Simulator }> = async (ap
   app.post('/api/v1/mj/generate', {
     schema: { body: GenerateBodySchema, response: { 200: TaskIdEnvelopeSchema, ...errors } },
     attachValidation: true
-  }, async (request, reply) => {
-    const answer = generate(sim, request)
-    return await reply.code(answer.httpStatus).send(answer.body as never)
-  })
+  }, async (request, reply) => await answerWith(request, reply, undefined, () => generate(sim, request)))
 
-  app.post('/api/v1/mj/generateUpscale', {
+  app.post(UPSCALE_PATH, {
     schema: { body: UpscaleBodySchema, response: { 200: TaskIdEnvelopeSchema, ...errors } },
     attachValidation: true
   }, async (request, reply) => {
     const script = sim.takeScript('generateUpscale')
-    if (script !== undefined && script !== 'accept-then-hangup') return await playScript(request, reply, script)
     // scripted answers take precedence over chaos
     const fault = script === undefined ? sim.pickUpscaleFault() : null
     const call = sim.callOf(request)
     if (call !== undefined) call.fault = fault
-    if (fault !== null && fault !== 'acceptThenHangup') return await playFault(request, reply, fault)
-    const answer = upscale(sim, request)
-    if (script === 'accept-then-hangup' || fault === 'acceptThenHangup') return hangUp(request, reply)
-    return await reply.code(answer.httpStatus).send(answer.body as never)
+    const forced = script ?? (fault === null ? undefined : FAULT_ANSWERS[fault])
+    return await answerWith(request, reply, forced, () => upscale(sim, request))
   })
 
   app.get('/api/v1/mj/record-info', {
     schema: { querystring: RecordInfoQuerySchema, response: { 200: RecordInfoEnvelopeSchema, ...errors } },
     attachValidation: true
-  }, async (request, reply) => {
-    const script = sim.takeScript('recordInfo')
-    if (script !== undefined && script !== 'accept-then-hangup') return await playScript(request, reply, script)
-    const answer = recordInfo(sim, request)
-    if (script === 'accept-then-hangup') return hangUp(request, reply)
-    return await reply.code(answer.httpStatus).send(answer.body as never)
-  })
+  }, async (request, reply) => await answerWith(request, reply, sim.takeScript('recordInfo'), () => recordInfo(sim, request)))
 
   app.get('/api/v1/chat/credit', {
     schema: { response: { 200: CreditEnvelopeSchema, 401: ErrorEnvelopeSchema } }

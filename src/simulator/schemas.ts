@@ -25,6 +25,8 @@ export const RecordInfoQuerySchema = Type.Object({
 })
 
 export const FileParamsSchema = Type.Object({ name: Type.String() })
+// ms since the epoch, as download-url writes it; checked by the route, not here, so a bad one is a 403
+export const DirectQuerySchema = Type.Object({ expires: Type.Optional(Type.String()) }, { additionalProperties: true })
 // Buffers bypass response serialisation; this only documents the body.
 export const PngSchema = Type.Unsafe<Buffer>({ type: 'string', format: 'binary', contentMediaType: 'image/png' })
 
@@ -44,26 +46,20 @@ export const TaskIdEnvelopeSchema = Envelope(Type.Union([
 
 export const CreditEnvelopeSchema = Envelope(Type.Union([Type.Integer(), Type.Null()]))
 
+const ResultInfoSchema = Type.Object({ resultUrls: Type.Array(Type.Object({ resultUrl: Type.String() })) })
+// Every form the variants can send (kie-api.md: clients meet all of them), so the schema never reshapes one.
+const TimeSchema = Type.Union([Type.String(), Type.Number()])
+
 export const RecordInfoSchema = Type.Object({
   taskId: Type.String(),
   taskType: Type.String(),
   paramJson: Type.String(),
-  resultInfoJson: Type.Union([
-    Type.Object({ resultUrls: Type.Array(Type.Object({ resultUrl: Type.String() })) }),
-    Type.Null()
-  ]),
-  successFlag: Type.Integer(),
+  resultInfoJson: Type.Union([ResultInfoSchema, Type.String(), Type.Null()]),
+  successFlag: Type.Union([Type.Integer(), Type.String()]),
   errorCode: Type.Union([Type.Integer(), Type.Null()]),
   errorMessage: Type.Union([Type.String(), Type.Null()]),
-  createTime: Type.String(),
-  completeTime: Type.Union([Type.String(), Type.Null()])
+  createTime: Type.Union([TimeSchema, Type.Null()]),
+  completeTime: Type.Union([TimeSchema, Type.Null()])
 })
 export type RecordInfo = Static<typeof RecordInfoSchema>
 export const RecordInfoEnvelopeSchema = Envelope(Type.Union([RecordInfoSchema, Type.Null()]))
-
-export const CallbackPayloadSchema = Envelope(Type.Object({
-  taskId: Type.String(),
-  promptJson: Type.String(),
-  resultUrls: Type.Array(Type.String())
-}))
-export type CallbackPayload = Static<typeof CallbackPayloadSchema>

@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ScriptedResponse } from './state.js'
+import type { ScriptedResponse } from './types.js'
+
+/** A route's normal answer: kie.ai's envelope with the HTTP status it goes out with. */
+export interface Answer { httpStatus: number, body: { code: number, msg: string, data: unknown } }
 
 /** Drop the connection without a word, the way a crashing upstream or a proxy reset does. */
 export function hangUp (request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -9,7 +12,7 @@ export function hangUp (request: FastifyRequest, reply: FastifyReply): FastifyRe
   return reply
 }
 
-/** Play one forced answer; 'accept-then-hangup' is the route's business, since it runs the normal path first. */
+/** Play one forced answer as it is; whether the normal path runs first is answerWith's business. */
 export async function playScript (request: FastifyRequest, reply: FastifyReply,
   script: Exclude<ScriptedResponse, 'accept-then-hangup'>): Promise<FastifyReply> {
   if (script === 'hangup') return hangUp(request, reply)
@@ -23,4 +26,21 @@ export async function playScript (request: FastifyRequest, reply: FastifyReply,
   if (script.raw !== undefined) return await reply.type('text/html; charset=utf-8').send(script.raw)
   // A pre-serialised string skips the route's response schema, so any body goes out verbatim.
   return await reply.type('application/json; charset=utf-8').send(JSON.stringify(script.body ?? null))
+}
+
+/**
+ * Send the normal answer, or the forced one instead. 'accept-then-hangup' runs the normal path
+ * first (its task made exactly as usual) and then hangs up.
+ */
+export async function answerWith (request: FastifyRequest, reply: FastifyReply,
+  forced: ScriptedResponse | undefined, normal: () => Answer): Promise<FastifyReply> {
+  if (forced === undefined) {
+    const answer = normal()
+    return await reply.code(answer.httpStatus).send(answer.body)
+  }
+  if (forced === 'accept-then-hangup') {
+    normal()
+    return hangUp(request, reply)
+  }
+  return await playScript(request, reply, forced)
 }

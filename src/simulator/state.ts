@@ -6,10 +6,13 @@ import {
   chance, chaoticRecordInfo, defaultChaos, jitter, mulberry32, pickUpscaleFault, SlidingWindow,
   type Chaos, type UpscaleFault
 } from './chaos.js'
+import { ResultFiles } from './files.js'
 import type { GenerateBody, RecordInfo, UpscaleBody } from './schemas.js'
+import { generateFields, parentFields, startTask, upscaleFields, type TaskFields } from './tasks.js'
 import { TimerSet } from './timers.js'
 import type { ScriptedEndpoint, ScriptedResponse, SimTask, SimulatorConfig } from './types.js'
-import { callbackPayload, toRecordInfo } from './views.js'
+import { defaultVariants, type Variants } from './variants.js'
+import { callbackPayload, presentRecordInfo, toRecordState } from './views.js'
 
 export type { ApiCall, ScriptedEndpoint, ScriptedResponse, SimTask, SimulatorConfig } from './types.js'
 
@@ -30,9 +33,11 @@ export class Simulator extends CallLog {
   publicUrl: string
   /** the chaos switches; change them at any time */
   chaos: Chaos
+  /** which of the documented forms the answers take; change them at any time */
+  variants: Variants
   readonly config: Readonly<SimulatorConfig>
 
-  readonly #files = new Set<string>()
+  readonly #files = new ResultFiles()
   readonly #scripts: Record<ScriptedEndpoint, ScriptedResponse[]> = { generateUpscale: [], recordInfo: [] }
   readonly #newTasks: SlidingWindow
   readonly #queries: SlidingWindow
@@ -48,6 +53,7 @@ export class Simulator extends CallLog {
     this.config = Object.freeze({ ...config })
     this.credits = config.credits
     this.chaos = { ...defaultChaos(), ...config.chaos }
+    this.variants = { ...defaultVariants(), ...config.variants }
     this.reseed(config.seed)
     this.#newTasks = new SlidingWindow(config.rateLimitMax, config.rateLimitWindowMs)
     this.#queries = new SlidingWindow(config.queryRateLimitPerSecond, 1000)
@@ -92,53 +98,25 @@ export class Simulator extends CallLog {
     return pickUpscaleFault(this.#rand, this.chaos.upscaleFaults)
   }
 
-  /** What record-info reports for a task, chaos switches applied. */
-  recordInfoOf (task: SimTask): RecordInfo {
-    return chaoticRecordInfo(toRecordInfo(task), this.chaos, () => this.#alternateUrls(task), UPSCALE_FAILURE)
+  /** record-info's `data` for a task, chaos switches and variants applied (null: sent as null). */
+  recordInfoOf (task: SimTask): RecordInfo | null {
+    const failure = { flag: this.variants.failedFlag, message: UPSCALE_FAILURE }
+    const state = chaoticRecordInfo(toRecordState(task), this.chaos, () => this.#alternateUrls(task), failure)
+    return presentRecordInfo(state, this.variants)
   }
 
   createGenerateTask (body: GenerateBody): SimTask {
-    return this.#addTask({
-      type: 'generate',
-      taskType: body.taskType,
-      parentTaskId: null,
-      imageIndex: null,
-      prompt: body.prompt,
-      waterMark: null,
-      callBackUrl: body.callBackUrl ?? null,
-      paramJson: JSON.stringify(body),
-      failWith: null
-    })
+    return this.#addTask(generateFields(body))
   }
 
   createUpscaleTask (parent: SimTask, body: UpscaleBody): SimTask {
     const fails = this.failUpscales || (parent.prompt ?? '').includes('fail-upscale')
-    return this.#addTask({
-      type: 'upscale',
-      taskType: 'mj_upscale',
-      parentTaskId: parent.id,
-      imageIndex: body.imageIndex,
-      prompt: parent.prompt,
-      waterMark: body.waterMark ?? null,
-      callBackUrl: body.callBackUrl ?? null,
-      paramJson: JSON.stringify(body),
-      failWith: fails ? UPSCALE_FAILURE : null
-    })
+    return this.#addTask(upscaleFields(parent, body, fails ? UPSCALE_FAILURE : null))
   }
 
   /** A finished 4-image parent task, made without HTTP. */
   createParentTask (prompt = 'a simulated prompt'): string {
-    const task = this.#addTask({
-      type: 'generate',
-      taskType: 'mj_txt2img',
-      parentTaskId: null,
-      imageIndex: null,
-      prompt,
-      waterMark: null,
-      callBackUrl: null,
-      paramJson: JSON.stringify({ taskType: 'mj_txt2img', prompt }),
-      failWith: null
-    }, false)
+    const task = this.#addTask(parentFields(prompt), false)
     this.#finish(task)
     return task.id
   }
@@ -168,28 +146,19 @@ export class Simulator extends CallLog {
     const task = this.tasks.get(taskId)
     if (task === undefined || task.state === 'generating') throw new Error(`task ${taskId} is not finished`)
     if (task.callBackUrl === null) throw new Error(`task ${taskId} has no callBackUrl`)
-    return await this.#dispatcher.send(task.id, task.callBackUrl, callbackPayload(task))
+    return await this.#dispatcher.send(task.id, task.callBackUrl, callbackPayload(task, this.variants.callbackShape))
   }
 
-  hasFile (name: string): boolean { return this.#files.has(name) }
+  /** Whether the CDN still serves this result file (variants.fileRetentionMs). */
+  hasFile (name: string, now = Date.now()): boolean { return this.#files.has(name, this.variants.fileRetentionMs, now) }
 
   close (): void {
     this.#timers.close()
     this.#dispatcher.close()
   }
 
-  #addTask (fields: Omit<SimTask, 'id' | 'state' | 'successFlag' | 'resultUrls' | 'errorMessage' | 'createTime' | 'completeTime'>,
-    schedule = true): SimTask {
-    const task: SimTask = {
-      ...fields,
-      id: newId(),
-      state: 'generating',
-      successFlag: 0,
-      resultUrls: [],
-      errorMessage: null,
-      createTime: Date.now(),
-      completeTime: null
-    }
+  #addTask (fields: TaskFields, schedule = true): SimTask {
+    const task = startTask(fields, newId())
     this.tasks.set(task.id, task)
     if (schedule) {
       this.#completions.set(task.id, this.#timers.after(this.config.completionDelayMs, () => {
@@ -204,12 +173,11 @@ export class Simulator extends CallLog {
     task.completeTime = Date.now()
     if (task.failWith !== null) {
       task.state = 'failed'
-      task.successFlag = 3
+      task.successFlag = this.variants.failedFlag
       task.errorMessage = task.failWith
     } else {
-      const hex = newId()
-      const names = task.type === 'upscale' ? [`${hex}_0_0.png`] : [0, 1, 2, 3].map((i) => `${hex}_0_${i}.png`)
-      for (const name of names) this.#files.add(name)
+      const names = ResultFiles.namesFor(task, newId())
+      this.#files.add(task, names)
       task.resultUrls = names.map((name) => `${this.publicUrl}/files/${name}`)
       task.state = 'success'
       task.successFlag = 1
@@ -228,7 +196,7 @@ export class Simulator extends CallLog {
     }
     const delayMs = chaos.callbackDelayMs + jitter(this.#rand, chaos.callbackJitterMs)
     const duplicate = chance(this.#rand, chaos.duplicateCallbackRate)
-    this.#dispatcher.deliver(task.id, url, callbackPayload(task), {
+    this.#dispatcher.deliver(task.id, url, callbackPayload(task, this.variants.callbackShape), {
       delayMs,
       duplicateAfterMs: duplicate ? chaos.duplicateDelayMs : null
     })
@@ -236,8 +204,8 @@ export class Simulator extends CallLog {
 
   /** Result files for a failed task that record-info must show as a success (recordInfoDisagrees). */
   #alternateUrls (task: SimTask): string[] {
-    const names = task.type === 'upscale' ? [`${task.id}_0_0.png`] : [0, 1, 2, 3].map((i) => `${task.id}_0_${i}.png`)
-    for (const name of names) this.#files.add(name)
+    const names = ResultFiles.namesFor(task, task.id)
+    this.#files.add(task, names)
     return names.map((name) => `${this.publicUrl}/files/${name}`)
   }
 }

@@ -1,6 +1,12 @@
 import type { Chaos, UpscaleFault } from './chaos.js'
+import type { Variants } from './variants.js'
 
 export type ScriptedEndpoint = 'generateUpscale' | 'recordInfo'
+/**
+ * A forced answer. `raw` goes out as text/html, `body` as JSON, verbatim either way.
+ * 'accept-then-hangup' handles the request normally (a task made and billed as usual) and then
+ * drops the connection.
+ */
 export type ScriptedResponse =
   | { httpStatus?: number, body?: unknown, raw?: string, delayMs?: number }
   | 'hangup' | 'accept-then-hangup' | 'stall'
@@ -16,7 +22,8 @@ export interface SimTask {
   waterMark: string | null
   callBackUrl: string | null
   state: 'generating' | 'success' | 'failed'
-  successFlag: 0 | 1 | 3
+  /** 0 generating, 1 success; a failure takes variants.failedFlag (2 or 3) when it fails */
+  successFlag: 0 | 1 | 2 | 3
   resultUrls: string[]
   errorMessage: string | null
   createTime: number
@@ -57,4 +64,6 @@ export interface SimulatorConfig {
   seed?: number
   /** initial chaos switches */
   chaos?: Partial<Chaos>
+  /** initial variants (documented forms of the answers) */
+  variants?: Partial<Variants>
 }
