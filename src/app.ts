@@ -14,7 +14,7 @@ import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
 import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
-import { DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type QueueSettings } from './config.js'
+import { DEFAULT_CREDITS, DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type CreditSettings, type QueueSettings } from './config.js'
 import deliveryRoutes from './routes/deliveries.js'
 import resultRoutes from './routes/results.js'
 import { DEFAULT_ARCHIVE, type ArchiveSettings } from './archive/worker.js'
@@ -38,6 +38,8 @@ export interface AppOptions {
   previousKieWebhookHmacKeys?: readonly string[]
   clock?: Clock
   queue?: Partial<QueueSettings>
+  /** How often kie.ai's credit balance is asked, and when it is low. */
+  credits?: Partial<CreditSettings>
   /** Background sender and reconciler; route tests turn them off and call them directly. */
   workers?: boolean
   random?: () => number
@@ -110,6 +112,7 @@ export async function buildApp(opts: AppOptions) {
     repo,
     kie,
     onFirstSend: (waitedMs) => metrics.pacingWait.observe(waitedMs / 1000),
+    onInsufficientCredits: () => workers.wakeCredits(),
     clock,
     queue,
     publicBaseUrl: typeof baseUrl === 'function' ? baseUrl : () => baseUrl,
@@ -136,7 +139,9 @@ export async function buildApp(opts: AppOptions) {
       policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
     },
     archive: opts.archive ? { ...DEFAULT_ARCHIVE, ...opts.archive } : null,
+    credits: { ...DEFAULT_CREDITS, ...opts.credits },
     wakeSender: () => workers.wakeSender(),
+    wakeReconciler: () => workers.wakeReconciler(),
     wakeWebhooks: () => workers.wakeWebhooks(),
     queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
   }

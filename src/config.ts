@@ -36,6 +36,9 @@ export const EnvSchema = Type.Object({
   RETRY_CAP_MS: Type.Optional(int('a whole number of milliseconds')),
   CIRCUIT_FAILURE_THRESHOLD: Type.Optional(int('a positive whole number')),
   CIRCUIT_COOLDOWN_MS: Type.Optional(int('a whole number of milliseconds')),
+  KIE_SERVER_ERROR_RETRIES: Type.Optional(int('a whole number of retries')),
+  KIE_CREDITS_POLL_MS: Type.Optional(int('a positive whole number of milliseconds')),
+  KIE_CREDITS_WARN_BELOW: Type.Optional(int('a whole number of credits')),
   WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{22,}={0,2}$', description: 'a Standard Webhooks secret: whsec_ followed by base64 of at least 16 bytes' })),
   WEBHOOK_RETRY_SCHEDULE: Type.Optional(
     Type.String({ pattern: '^\\s*\\d+(ms|s|m|h|d)\\s*(,\\s*\\d+(ms|s|m|h|d)\\s*)*$', description: 'a comma-separated list of delays such as 5s,5m,30m,2h' })
@@ -86,7 +89,16 @@ export interface Config {
   readonly metricsToken: string | null
   /** Where sandbox mode runs the built-in simulator (loopback only). */
   readonly sandboxSimulatorPort: number
+  readonly credits: CreditSettings
 }
+
+/** How often kie.ai's credit balance is asked, and below what it is worth a warning. */
+export interface CreditSettings {
+  readonly pollMs: number
+  readonly warnBelow: number
+}
+
+export const DEFAULT_CREDITS: CreditSettings = Object.freeze({ pollMs: 300_000, warnBelow: 100 })
 
 /** Pacing, retries, reconciliation and timeouts: see the README's guarantees section. */
 export interface QueueSettings {
@@ -100,6 +112,8 @@ export interface QueueSettings {
   readonly retryCapMs: number
   readonly circuitFailureThreshold: number
   readonly circuitCooldownMs: number
+  /** Envelope-500 answers retried for one task before it fails (kie.ai uses 500 for some bad requests). */
+  readonly serverErrorRetries: number
 }
 
 export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
@@ -114,7 +128,8 @@ export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
   retryBaseMs: 1000,
   retryCapMs: 60_000,
   circuitFailureThreshold: 5,
-  circuitCooldownMs: 30_000
+  circuitCooldownMs: 30_000,
+  serverErrorRetries: 3
 })
 
 export class ConfigError extends Error {
@@ -188,7 +203,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       retryBaseMs: Number(e.RETRY_BASE_MS ?? DEFAULT_QUEUE.retryBaseMs),
       retryCapMs: Number(e.RETRY_CAP_MS ?? DEFAULT_QUEUE.retryCapMs),
       circuitFailureThreshold: positive('CIRCUIT_FAILURE_THRESHOLD', e.CIRCUIT_FAILURE_THRESHOLD, DEFAULT_QUEUE.circuitFailureThreshold),
-      circuitCooldownMs: Number(e.CIRCUIT_COOLDOWN_MS ?? DEFAULT_QUEUE.circuitCooldownMs)
+      circuitCooldownMs: Number(e.CIRCUIT_COOLDOWN_MS ?? DEFAULT_QUEUE.circuitCooldownMs),
+      serverErrorRetries: Number(e.KIE_SERVER_ERROR_RETRIES ?? DEFAULT_QUEUE.serverErrorRetries)
+    }),
+    credits: Object.freeze({
+      pollMs: positive('KIE_CREDITS_POLL_MS', e.KIE_CREDITS_POLL_MS, DEFAULT_CREDITS.pollMs),
+      warnBelow: Number(e.KIE_CREDITS_WARN_BELOW ?? DEFAULT_CREDITS.warnBelow)
     })
   })
 }

@@ -46,7 +46,13 @@ export function createMetrics(repo: Repository) {
     }),
     callbacks: new Counter({ name: 'gateway_callbacks_total', help: 'kie.ai callbacks received by verdict', labelNames: ['verdict'], registers }),
     reconcilePolls: new Counter({ name: 'gateway_reconcile_polls_total', help: 'record-info polls by result', labelNames: ['result'], registers }),
-    webhooks: new Counter({ name: 'gateway_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers })
+    webhooks: new Counter({ name: 'gateway_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers }),
+    duplicateUpstreamTasks: new Counter({
+      name: 'gateway_duplicate_upstream_tasks_total',
+      help: 'Callbacks for a second kie.ai task of one gateway task (kie.ai billed twice)',
+      registers
+    }),
+    kieCredits: new Gauge({ name: 'gateway_kie_credits', help: "kie.ai account's remaining credits, as last asked", registers })
   }
   return m
 }
@@ -65,6 +71,11 @@ export function instrumentKie(kie: KieClient, metrics: Metrics): KieClient {
       return result
     },
     downloadUrl: (url) => kie.downloadUrl(url),
+    async credits() {
+      const result = await kie.credits()
+      if (result.ok) metrics.kieCredits.set(result.data)
+      return result
+    },
     async recordInfo(kieTaskId, abort) {
       const end = metrics.kieLatency.startTimer({ endpoint: 'recordInfo' })
       try {

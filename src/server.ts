@@ -68,6 +68,7 @@ async function main(config: Config) {
     kieWebhookHmacKey: hmacKey,
     previousKieWebhookHmacKeys: config.previousKieWebhookHmacKeys,
     queue: config.queue,
+    credits: config.credits,
     webhooks: {
       secret: webhookSecret,
       scheduleMs: config.webhookRetryScheduleMs,

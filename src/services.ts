@@ -1,6 +1,6 @@
 import type { ArchiveSettings } from './archive/worker.js'
 import type { Clock } from './clock.js'
-import type { QueueSettings } from './config.js'
+import type { CreditSettings, QueueSettings } from './config.js'
 import type { Repository, TaskRow } from './db/repository.js'
 import type { KieClient } from './kie/client.js'
 import type { Metrics } from './metrics.js'
@@ -28,8 +28,11 @@ export interface Services {
   webhooks: { secret: string | null; scheduleMs: readonly number[]; timeoutMs: number; policy: SsrfPolicy }
   /** null: results are not archived. */
   archive: ArchiveSettings | null
+  credits: CreditSettings
   /** Tells the sender that a task joined the queue. */
   wakeSender(): void
+  /** Tells the reconciler that a task is due for record-info now. */
+  wakeReconciler(): void
   wakeWebhooks(): void
   queueInfo(row: TaskRow): QueueInfo | null
 }

@@ -1,4 +1,7 @@
+import { Writable } from 'node:stream'
+import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
+import { reconcileOnce } from '../src/workers/reconciler.js'
 import { callbackToken } from '../src/kie/callback-token.js'
 import { signKieCallback } from '../src/kie/signature.js'
 import { auth, buildTestApp, CALLBACK_SECRET, callbackQuery, failureCallback, hex32, successCallback } from './helper.js'
@@ -49,10 +52,50 @@ describe('POST /callbacks/mj', () => {
     expect(await task(id)).toMatchObject({ status: 'failed', resultUrls: null, error: { code: 'GW_UPSTREAM_FAILED', message: 'Banned prompt' } })
   })
 
-  it('treats a success without any URL as a failure rather than an empty success', async () => {
+  // Fails before issue 10: a success callback without URLs (the webhook-verification page's shape,
+  // say) was recorded as a permanent failure, so a paid, successful upscale was reported failed.
+  it('keeps a success without any URL open, answers 200, and asks record-info at once, which settles it', async () => {
     const { id, kieTaskId } = await submitted()
-    await deliver(callbackQuery(id), successCallback(kieTaskId, []))
-    expect((await task(id)).status).toBe('failed')
+    t.clock.advance(5000)
+    const res = await deliver(callbackQuery(id), successCallback(kieTaskId, []))
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ received: true })
+    expect(t.repo.getTask(id)).toMatchObject({ status: 'submitted', reconcile_at: t.clock.now(), last_activity_at: t.clock.now() })
+    expect(deliveries(id)).toEqual([expect.objectContaining({ verdict: 'ambiguous', http_status: 200, kie_task_id: kieTaskId })])
+    const url = 'https://tempfile.aiquickdraw.com/v/x_0_0.png'
+    t.kie.records.set(kieTaskId, { ok: true, data: { taskId: kieTaskId, successFlag: '1', resultInfoJson: JSON.stringify({ resultUrls: [{ resultUrl: url }] }), completeTime: 1769670760 } })
+    await reconcileOnce({ repo: t.repo, kie: t.kie, clock: t.clock, queue: t.app.services.queue, log: t.app.log })
+    expect(await task(id)).toMatchObject({ status: 'succeeded', resultUrls: [url], completedAt: new Date(1769670760_000).toISOString() })
+  })
+
+  const shapes: Array<[string, (k: string) => unknown, string, unknown]> = [
+    ['data.resultInfoJson as an object', (k) => ({ code: 200, msg: 'success', data: { taskId: k, resultInfoJson: { resultUrls: [{ resultUrl: 'https://r.example/a.png' }] } } }), 'succeeded', ['https://r.example/a.png']],
+    ['data.resultInfoJson as a JSON string', (k) => ({ code: 200, msg: 'success', data: { taskId: k, resultInfoJson: JSON.stringify({ resultUrls: ['https://r.example/b.png'] }) } }), 'succeeded', ['https://r.example/b.png']],
+    ['{resultUrl} objects in data.resultUrls', (k) => ({ code: 200, msg: 'success', data: { taskId: k, resultUrls: [{ resultUrl: 'https://r.example/c.png' }] } }), 'succeeded', ['https://r.example/c.png']],
+    ['code as a numeric string', (k) => ({ code: '200', msg: 'success', data: { taskId: k, resultUrls: ['https://r.example/d.png'] } }), 'succeeded', ['https://r.example/d.png']],
+    ['a failure with code as a string', (k) => ({ code: '500', msg: 'Banned prompt', data: { taskId: k, resultUrls: [] } }), 'failed', null],
+    ["the webhook-verification page's shape (no URL)", (k) => ({ taskId: k, code: 200, msg: 'Success', data: { task_id: k, callbackType: 'task_completed' } }), 'ambiguous', null],
+    ['a success with one unreadable URL', (k) => ({ code: 200, msg: 'success', data: { taskId: k, resultUrls: ['https://r.example/e.png', 'javascript:alert(1)'] } }), 'ambiguous', null],
+    ['no code at all', (k) => ({ msg: 'success', data: { taskId: k, resultUrls: ['https://r.example/f.png'] } }), 'ambiguous', null],
+    ['a code that is not a number', (k) => ({ code: 'OK', msg: 'success', data: { taskId: k, resultUrls: ['https://r.example/f.png'] } }), 'ambiguous', null],
+    ['no kie task id anywhere', () => ({ code: 200, msg: 'success', data: { resultUrls: ['https://r.example/g.png'] } }), 'ambiguous', null],
+    ['a body that is not JSON', () => '<html>oops', 'ambiguous', null]
+  ]
+  it.each(shapes)('reads %s', async (_name, body, expected, urls) => {
+    const { id, kieTaskId } = await submitted()
+    const sent = body(kieTaskId)
+    const res = await deliver(callbackQuery(id), sent)
+    expect(res.statusCode).toBe(200)
+    const stored = deliveries(id)
+    expect(stored).toHaveLength(1)
+    expect(stored[0]?.body).toBe(typeof sent === 'string' ? sent : JSON.stringify(sent))
+    if (expected === 'ambiguous') {
+      expect(stored[0]?.verdict).toBe('ambiguous')
+      expect(t.repo.getTask(id)).toMatchObject({ status: 'submitted', reconcile_at: t.clock.now() })
+    } else {
+      expect(stored[0]?.verdict).toBe('accepted')
+      expect(await task(id)).toMatchObject({ status: expected, resultUrls: urls })
+    }
   })
 
   it('answers 200 to duplicates and late contradictions, and changes nothing', async () => {
@@ -91,15 +134,6 @@ describe('POST /callbacks/mj', () => {
     expect((await task(id)).status).toBe('succeeded')
   })
 
-  it('refuses a body that is not JSON with 400 and keeps it raw', async () => {
-    const { id } = await submitted()
-    const res = await deliver(callbackQuery(id), '<html>oops', { 'content-type': 'text/html' })
-    expect(res.statusCode).toBe(400)
-    expect(res.json().code).toBe('GW_VALIDATION')
-    expect(deliveries(id)).toEqual([expect.objectContaining({ verdict: 'malformed', body: '<html>oops', http_status: 400 })])
-    expect((await task(id)).status).toBe('submitted')
-  })
-
   it.each([
     ['top-level taskId', (k: string) => ({ code: 200, msg: 'success', taskId: k, data: { resultUrls: ['https://r.example/a.png'] } })],
     ['data.task_id', (k: string) => ({ code: 200, msg: 'success', data: { task_id: k, resultUrls: ['https://r.example/a.png'] } })]
@@ -120,12 +154,24 @@ describe('POST /callbacks/mj', () => {
     expect(t.repo.getTask(row.id)).toMatchObject({ status: 'succeeded', kie_task_id: kieTaskId })
   })
 
-  it('refuses a callback naming another kie task while the task is open', async () => {
-    const { id } = await submitted()
-    const res = await deliver(callbackQuery(id), successCallback(hex32()))
-    expect(res.statusCode).toBe(409)
+  // Fails before issue 10 (it answered 409, so kie.ai kept retrying a callback that can never apply).
+  it('answers 200 to a callback for a second kie.ai task, stores it apart, never applies it, counts and logs it', async () => {
+    const lines: string[] = []
+    const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) })
+    const { id, kieTaskId } = await submitted({ loggerInstance: pino(sink) })
+    const other = hex32()
+    const res = await deliver(callbackQuery(id), successCallback(other))
+    expect(res.statusCode).toBe(200)
     expect((await task(id)).status).toBe('submitted')
-    expect(deliveries(id).map((d) => d.verdict)).toEqual(['kie_task_mismatch'])
+    expect(deliveries(id)).toEqual([expect.objectContaining({ verdict: 'duplicate_upstream_task', kie_task_id: other, http_status: 200 })])
+    expect(lines.filter((l) => l.includes('billed twice'))).toHaveLength(1)
+    // The genuine callback still applies; a second one for the other task after that is still told apart.
+    expect((await deliver(callbackQuery(id), successCallback(kieTaskId))).statusCode).toBe(200)
+    expect((await task(id)).status).toBe('succeeded')
+    expect((await deliver(callbackQuery(id), failureCallback(other))).statusCode).toBe(200)
+    expect(deliveries(id).map((d) => d.verdict)).toEqual(['duplicate_upstream_task', 'accepted', 'duplicate_upstream_task'])
+    const metrics = (await t.app.inject({ url: '/metrics' })).body
+    expect(metrics).toMatch(/^gateway_duplicate_upstream_tasks_total 2$/m)
   })
 })
 
@@ -167,5 +213,32 @@ describe('kie.ai webhook signature (KIE_WEBHOOK_HMAC_KEY set)', () => {
     expect(res.statusCode).toBe(401)
     expect((await task(id)).status).toBe('submitted')
     expect(deliveries(id).map((d) => d.verdict)).toEqual([verdict])
+    // The token was valid: record-info is asked at once rather than at the next scheduled poll.
+    expect(t.repo.getTask(id)).toMatchObject({ reconcile_at: t.clock.now() })
+  })
+
+  it("checks a body that names no kie task against the kie task on record, and keeps it open", async () => {
+    const { id, kieTaskId } = await submitted({ kieWebhookHmacKey: key })
+    const ts = Math.floor(t.clock.now() / 1000)
+    expect((await deliver(callbackQuery(id), '{"code":200', signed(kieTaskId, ts))).statusCode).toBe(200)
+    expect((await deliver(callbackQuery(id), '{"code":200', signed(hex32(), ts))).statusCode).toBe(401)
+    expect(deliveries(id).map((d) => d.verdict)).toEqual(['ambiguous', 'signature_invalid'])
+    expect((await task(id)).status).toBe('submitted')
+  })
+
+  // kie.ai's webhookHmacKey setting off while the gateway expects signatures: one clear warning per 10 minutes.
+  it('warns once per 10 minutes that unsigned callbacks mean the kie.ai setting is off', async () => {
+    const lines: string[] = []
+    const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) })
+    const { id, kieTaskId } = await submitted({ kieWebhookHmacKey: key, loggerInstance: pino(sink) })
+    const warnings = () => lines.filter((l) => l.includes('turn on the webhookHmacKey setting')).length
+    for (let i = 0; i < 3; i++) expect((await deliver(callbackQuery(id), successCallback(kieTaskId))).statusCode).toBe(401)
+    expect(warnings()).toBe(1)
+    t.clock.advance(9 * 60_000)
+    await deliver(callbackQuery(id), successCallback(kieTaskId))
+    expect(warnings()).toBe(1)
+    t.clock.advance(60_000)
+    await deliver(callbackQuery(id), successCallback(kieTaskId))
+    expect(warnings()).toBe(2)
   })
 })

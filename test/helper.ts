@@ -16,7 +16,7 @@ export const hex32 = () => randomBytes(16).toString('hex')
 export class FakeKie implements KieClient {
   upscaleCalls: UpscaleRequest[] = []
   next: Array<KieResult<{ taskId: string }> | Error> = []
-  records = new Map<string, KieResult<RecordInfo>>()
+  records = new Map<string, KieResult<RecordInfo | null>>()
 
   async generateUpscale(req: UpscaleRequest): Promise<KieResult<{ taskId: string }>> {
     this.upscaleCalls.push(req)
@@ -31,7 +31,14 @@ export class FakeKie implements KieClient {
     return link ? { ok: true, data: link } : { ok: false, kind: 'rejected', code: 422, msg: 'not a kie.ai url', httpStatus: 200 }
   }
 
-  async recordInfo(kieTaskId: string): Promise<KieResult<RecordInfo>> {
+  balance: KieResult<number> = { ok: true, data: 1000 }
+  creditCalls = 0
+  async credits(): Promise<KieResult<number>> {
+    this.creditCalls++
+    return this.balance
+  }
+
+  async recordInfo(kieTaskId: string): Promise<KieResult<RecordInfo | null>> {
     return this.records.get(kieTaskId) ?? { ok: false, kind: 'rejected', code: 422, msg: 'recordInfo is null', httpStatus: 200 }
   }
 }

@@ -70,7 +70,7 @@ describe('kie.ai client: reading answers per the documented envelope', () => {
     ['body-429', 'rate_limited', false, null],
     ['maintenance', 'maintenance', false, null],
     ['body-500', 'server_error', false, null],
-    ['http-502-html', 'bad_response', false, null],
+    ['http-502-html', 'bad_response', true, null],
     ['ok-html', 'bad_response', true, null],
     ['ok-no-data', 'bad_response', true, null],
     ['stall', 'timeout', true, null],

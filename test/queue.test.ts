@@ -113,16 +113,41 @@ describe('retries', () => {
 
   it('fails with GW_UPSTREAM_UNAVAILABLE once the submit deadline is reached, never leaving it queued', async () => {
     t = await buildTestApp({ queue: { ...queue, circuitFailureThreshold: 100 } })
-    t.kie.next.push(transient('server_error'))
+    t.kie.next.push(transient('maintenance'))
     const id = (await post()).json().id
     for (let i = 0; i < 50 && t.repo.getTask(id)!.status === 'queued'; i++) {
-      t.kie.next.push(transient('server_error'))
+      t.kie.next.push(transient('maintenance'))
       t.clock.advance(1000)
       send()
       await settle()
     }
     expect(t.repo.getTask(id)).toMatchObject({ status: 'failed', error_code: 'GW_UPSTREAM_UNAVAILABLE' })
     expect(t.repo.getTask(id)!.completed_at! - t.repo.getTask(id)!.created_at).toBeLessThanOrEqual(5000)
+  })
+
+  // kie.ai answers {"code":500,"msg":"This field is required"} to some bad requests: retried
+  // until the deadline, such a task held its place for 30 minutes and, counted against the
+  // breaker, paused every other task.
+  it('retries envelope 500 at most KIE_SERVER_ERROR_RETRIES times, then fails GW_UPSTREAM_ERROR with kie.ai\'s msg; the breaker stays closed', async () => {
+    t = await buildTestApp({ queue: { ...queue, circuitFailureThreshold: 2, serverErrorRetries: 3, submitDeadlineMs: 600_000 } })
+    const refusal = { ...transient('server_error'), message: 'This field is required' }
+    for (let i = 0; i < 4; i++) t.kie.next.push(refusal)
+    const res = await post()
+    expect(res.statusCode).toBe(202)
+    expect(res.json()).toMatchObject({ status: 'queued' })
+    const id = res.json().id
+    for (let i = 0; i < 3; i++) {
+      expect(t.repo.getTask(id)).toMatchObject({ status: 'queued', server_errors: i + 1 })
+      t.clock.advance(1000)
+      send()
+      await settle()
+    }
+    expect(t.kie.upscaleCalls).toHaveLength(4)
+    expect(t.repo.getTask(id)).toMatchObject({ status: 'failed', error_code: 'GW_UPSTREAM_ERROR', attempts: 4, server_errors: 3 })
+    expect(t.repo.getTask(id)!.error_message).toContain('This field is required')
+    expect(t.app.services.dispatcher.breaker.openUntil()).toBeNull()
+    // Another task goes straight through: nothing was paused.
+    expect((await post()).json()).toMatchObject({ status: 'submitted' })
   })
 
   it('never retries a definitive refusal', async () => {

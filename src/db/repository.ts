@@ -8,6 +8,7 @@ import type {
   NewTask,
   Outcome,
   CallbackDelivery,
+  CallbackEffect,
   ListQuery,
   Budget,
   ResultFileRow,
@@ -62,16 +63,24 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     // A callback may have finished the task before the submission answer was recorded.
     learnKieTaskId: db.prepare(`UPDATE tasks SET send_state = 'sent', kie_task_id = coalesce(kie_task_id, @kieTaskId)
       WHERE id = @id AND (kie_task_id IS NULL OR send_state <> 'sent')`),
+    // reconcile_at: as soon as a callback teaches the kie.ai task id, record-info may be asked.
     markOutcomeUnknown: db.prepare(`UPDATE tasks SET status = 'submitted', status_source = @source, last_error = @reason,
-        updated_at = @now
+        updated_at = @now, reconcile_at = @now
       WHERE id = @id AND status = 'queued' AND send_state = 'sending'`),
     scheduleRetry: db.prepare(`UPDATE tasks SET send_state = 'pending', next_attempt_at = @at, last_error = @reason,
-        updated_at = @now
+        server_errors = server_errors + @serverError, updated_at = @now
       WHERE id = @id AND status = 'queued' AND send_state = 'sending'`),
     finish: db.prepare(`UPDATE tasks SET status = @status, status_source = @source, result_urls = @resultUrls,
         error_code = @errorCode, error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
         completed_at = @completedAt, updated_at = @now, last_activity_at = @now, lease_owner = NULL, lease_until = NULL
       WHERE id = @id AND status IN ('queued', 'submitted')`),
+
+    // A callback that settles nothing: ask record-info at once (and learn the kie.ai id if lost).
+    reconcileNow: db.prepare(`UPDATE tasks SET reconcile_at = @now, kie_task_id = coalesce(kie_task_id, @kieTaskId),
+        last_activity_at = CASE WHEN @alive = 1 THEN @now ELSE last_activity_at END
+      WHERE id = @id AND status = 'submitted'`),
+    learnKieTaskIdWhileSending: db.prepare(`UPDATE tasks SET kie_task_id = @kieTaskId
+      WHERE id = @id AND status = 'queued' AND send_state = 'sending' AND kie_task_id IS NULL`),
 
     // Reconciliation and sweeps.
     dueForReconcile: db.prepare(`SELECT * FROM tasks
@@ -245,8 +254,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     markOutcomeUnknown: (id: string, now: number, reason: string, source: StatusSource = 'submit') =>
       s.markOutcomeUnknown.run({ id, now, reason, source }).changes === 1,
     /** kie.ai certainly did not take the task: it may be sent again at `at`. */
-    scheduleRetry: (id: string, now: number, at: number, reason: string) =>
-      s.scheduleRetry.run({ id, now, at, reason }).changes === 1,
+    scheduleRetry: (id: string, now: number, at: number, reason: string, serverError = false) =>
+      s.scheduleRetry.run({ id, now, at, reason, serverError: serverError ? 1 : 0 }).changes === 1,
     /** Forward-only: a task that is already final never changes. */
     finish,
 
@@ -275,17 +284,22 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
     queueDepth: () => count(s.queueDepth),
 
-    /** Stores the delivery and, when it carries an outcome, applies it, atomically. */
-    recordCallback: db.transaction(
-      (delivery: CallbackDelivery, apply?: { taskId: string; outcome: Outcome; kieTaskId: string | null }): boolean => {
-        const changed = apply ? finish(apply.taskId, apply.outcome, delivery.receivedAt, 'callback', apply.kieTaskId) : false
-        // An outcome for a task that is already final is kept, but marked as having changed nothing.
-        const stored = apply && !changed ? { ...delivery, verdict: 'ignored_final' } : delivery
-        s.insertDelivery.run(stored)
-        hooks.onCallback?.(stored.verdict)
-        return changed
+    /** Stores the delivery and applies what it says to its task, atomically. */
+    recordCallback: db.transaction((delivery: CallbackDelivery, effect?: CallbackEffect): boolean => {
+      let changed = false
+      if (effect?.kind === 'finish') {
+        changed = finish(effect.taskId, effect.outcome, delivery.receivedAt, 'callback', effect.kieTaskId)
+      } else if (effect?.kind === 'reconcile') {
+        const args = { id: effect.taskId, now: delivery.receivedAt, kieTaskId: effect.kieTaskId, alive: effect.alive ? 1 : 0 }
+        changed = s.reconcileNow.run(args).changes === 1
+        if (!changed && effect.kieTaskId !== null) s.learnKieTaskIdWhileSending.run(args)
       }
-    ),
+      // A callback for a task that is already final is kept, but marked as having changed nothing.
+      const stored = effect?.kind === 'finish' && !changed ? { ...delivery, verdict: 'ignored_final' } : delivery
+      s.insertDelivery.run(stored)
+      hooks.onCallback?.(stored.verdict)
+      return changed
+    }),
     /** Leases webhook deliveries that are due, oldest first. */
     claimWebhooks: db.transaction((now: number, leaseMs: number, limit: number): WebhookDeliveryRow[] =>
       (s.dueWebhooks.all({ now, limit }) as Array<{ id: number }>).map(

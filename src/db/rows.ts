@@ -32,6 +32,7 @@ export interface TaskRow {
   completed_at: number | null
   last_activity_at: number
   callback_url: string | null
+  server_errors: number
 }
 
 export interface WebhookDeliveryRow {
@@ -84,6 +85,12 @@ export interface CallbackDelivery {
   remoteAddress: string | null
   body: string
 }
+
+/** What a stored callback does to its task, in the same transaction. */
+export type CallbackEffect =
+  | { kind: 'finish'; taskId: string; outcome: Outcome; kieTaskId: string | null }
+  /** An ambiguous signal: ask record-info now; `kieTaskId` is learned only from a verified callback. */
+  | { kind: 'reconcile'; taskId: string; kieTaskId: string | null; alive: boolean }
 
 export interface ListQuery {
   owner: string

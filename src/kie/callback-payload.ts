@@ -1,32 +1,44 @@
 import { toWellFormed } from '../tasks/view.js'
+import { readCode } from './answers.js'
+import { readUrlList, resultUrlsOf } from './record-info.js'
 
-export type ParsedCallback =
-  | { ok: true; kieTaskId: string; code: number; msg: string; resultUrls: string[] }
-  | { ok: false; reason: string }
+/**
+ * What a completion callback says, as far as it can be read with certainty. `unclear` settles
+ * nothing: the task is reconciled through record-info instead.
+ */
+export type ParsedCallback = { kieTaskId: string | null } & (
+  | { reading: 'succeeded'; resultUrls: string[] }
+  | { reading: 'failed'; code: number; msg: string }
+  | { reading: 'unclear'; why: string }
+)
 
 type Obj = Record<string, unknown>
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
-const nonEmpty = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128
+const taskIdLike = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128
 
-/** Reads kie.ai's completion callback, tolerating the shapes its pages disagree on. */
+/** Reads kie.ai's completion callback in every shape ../shared/kie-api.md lists. */
 export function parseCallback(raw: string): ParsedCallback {
   let body: unknown
   try {
     body = JSON.parse(raw)
   } catch {
-    return { ok: false, reason: 'is not valid JSON' }
+    return { kieTaskId: null, reading: 'unclear', why: 'the body is not valid JSON' }
   }
-  if (!isObj(body)) return { ok: false, reason: 'must be a JSON object' }
+  if (!isObj(body)) return { kieTaskId: null, reading: 'unclear', why: 'the body is not a JSON object' }
   const data = isObj(body.data) ? body.data : {}
   // Where the task id sits differs between kie.ai's pages: data.taskId, then taskId, then data.task_id.
-  const kieTaskId = [data.taskId, body.taskId, data.task_id].find(nonEmpty)
-  if (!kieTaskId) return { ok: false, reason: 'data.taskId is missing' }
-  if (typeof body.code !== 'number') return { ok: false, reason: 'code must be a number' }
-  const urls = data.resultUrls ?? []
-  if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))) {
-    return { ok: false, reason: 'data.resultUrls must be a list of http(s) URLs' }
+  const kieTaskId = [data.taskId, body.taskId, data.task_id].find(taskIdLike) ?? null
+  if (kieTaskId === null) return { kieTaskId, reading: 'unclear', why: 'no kie.ai task id in data.taskId, taskId or data.task_id' }
+  const code = readCode(body.code)
+  if (code === null) return { kieTaskId, reading: 'unclear', why: '`code` is missing or not a number' }
+  if (code !== 200) {
+    // kie.ai's message is stored and shown; lone surrogates would not survive SQLite intact.
+    const msg = typeof body.msg === 'string' ? toWellFormed(body.msg) : ''
+    return { kieTaskId, reading: 'failed', code, msg }
   }
-  // kie.ai's message is stored and shown; lone surrogates would not survive SQLite intact.
-  const msg = typeof body.msg === 'string' ? toWellFormed(body.msg) : ''
-  return { ok: true, kieTaskId, code: body.code, msg, resultUrls: urls as string[] }
+  // data.resultUrls (strings or {resultUrl} objects), else data.resultInfoJson (an object or a JSON string).
+  const listed = readUrlList(data.resultUrls)
+  const urls = listed !== null && listed.length > 0 ? listed : resultUrlsOf(data.resultInfoJson)
+  if (urls === null || urls.length === 0) return { kieTaskId, reading: 'unclear', why: 'a success without a readable result URL' }
+  return { kieTaskId, reading: 'succeeded', resultUrls: urls }
 }

@@ -1,18 +1,8 @@
 import type { Logger } from 'pino'
+import { classify, networkFailure, type KieResult } from './answers.js'
 
-/** How one call to kie.ai ended. `transient` answers may be retried; `rejected` ones never. */
-export type KieResult<T> =
-  | { ok: true; data: T }
-  | { ok: false; kind: 'rejected'; code: number; msg: string; httpStatus: number }
-  | {
-      ok: false
-      kind: 'transient'
-      reason: 'rate_limited' | 'maintenance' | 'server_error' | 'bad_response' | 'network' | 'timeout'
-      message: string
-      retryAfterMs: number | null
-      /** The request may have reached kie.ai and created a task: resending could bill twice. */
-      maybeDelivered: boolean
-    }
+export type { KieResult, KieFailure, TransientReason } from './answers.js'
+export { classify } from './answers.js'
 
 export interface UpscaleRequest {
   taskId: string
@@ -21,22 +11,26 @@ export interface UpscaleRequest {
   callBackUrl: string
 }
 
+/** record-info's `data`, read tolerantly by record-info.ts: every field as kie.ai may send it. */
 export interface RecordInfo {
-  taskId: string
-  successFlag: number
-  resultInfoJson: unknown
-  errorCode: unknown
-  errorMessage: string | null
-  createTime: unknown
-  completeTime: unknown
+  taskId?: unknown
+  successFlag?: unknown
+  resultInfoJson?: unknown
+  errorCode?: unknown
+  errorMessage?: unknown
+  createTime?: unknown
+  completeTime?: unknown
 }
 
 export interface KieClient {
   /** `abort` ends the request early (shutdown); its outcome is then unknown. */
   generateUpscale(req: UpscaleRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
-  recordInfo(kieTaskId: string, abort?: AbortSignal): Promise<KieResult<RecordInfo>>
+  /** `data` null: kie.ai does not know the task's state yet. */
+  recordInfo(kieTaskId: string, abort?: AbortSignal): Promise<KieResult<RecordInfo | null>>
   /** A temporary (20 minute) direct link to one of kie.ai's result files. */
   downloadUrl(url: string): Promise<KieResult<string>>
+  /** The account's remaining credits. */
+  credits(): Promise<KieResult<number>>
 }
 
 export interface KieClientOptions {
@@ -46,14 +40,6 @@ export interface KieClientOptions {
   log?: Logger | undefined
 }
 
-const TRANSIENT_CODES: Record<number, 'rate_limited' | 'maintenance' | 'server_error'> = {
-  429: 'rate_limited',
-  455: 'maintenance',
-  500: 'server_error'
-}
-// Errors raised before a single byte could have left: the request certainly did not reach kie.ai.
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH'])
-
 function parseRetryAfter(header: string | null): number | null {
   if (!header) return null
   const seconds = Number(header)
@@ -62,62 +48,11 @@ function parseRetryAfter(header: string | null): number | null {
   return Number.isNaN(date) ? null : Math.max(0, date - Date.now())
 }
 
-function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: string; cause?: { code?: string } } | null
-  return e?.cause?.code ?? e?.code
-}
-
-/** Classifies kie.ai's answer per ../shared/kie-api.md: read the body whatever the HTTP status. */
-export function classify<T>(
-  httpStatus: number,
-  text: string,
-  retryAfterMs: number | null,
-  hasData: (data: unknown) => data is T
-): KieResult<T> {
-  type Envelope = { code?: unknown; msg?: unknown; data?: unknown }
-  let body: Envelope | null = null
-  try {
-    const parsed: unknown = JSON.parse(text)
-    if (parsed && typeof parsed === 'object') body = parsed as Envelope
-  } catch {
-    // handled below
-  }
-  const code = typeof body?.code === 'number' ? body.code : null
-  const msg = typeof body?.msg === 'string' ? body.msg : ''
-  if (httpStatus === 429 || code === 429) {
-    return { ok: false, kind: 'transient', reason: 'rate_limited', message: msg || 'rate limited', retryAfterMs, maybeDelivered: false }
-  }
-  if (code === null && httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408) {
-    return { ok: false, kind: 'rejected', code: httpStatus, msg: `HTTP ${httpStatus}`, httpStatus }
-  }
-  if (httpStatus >= 500 || code === null) {
-    const is2xx = httpStatus >= 200 && httpStatus < 300
-    return {
-      ok: false,
-      kind: 'transient',
-      reason: code === null ? 'bad_response' : 'server_error',
-      message: code === null ? `HTTP ${httpStatus} with a body that is not kie.ai's JSON envelope` : msg || `HTTP ${httpStatus}`,
-      retryAfterMs,
-      // A 2xx whose body we cannot read may still have created the task.
-      maybeDelivered: code === null && is2xx
-    }
-  }
-  const transient = TRANSIENT_CODES[code] ?? (code >= 500 && code < 600 && code !== 501 && code !== 505 ? 'server_error' : undefined)
-  if (transient) {
-    return { ok: false, kind: 'transient', reason: transient, message: msg || `code ${code}`, retryAfterMs, maybeDelivered: false }
-  }
-  if (httpStatus >= 200 && httpStatus < 300 && code === 200) {
-    const data = body?.data
-    if (hasData(data)) return { ok: true, data }
-    return { ok: false, kind: 'transient', reason: 'bad_response', message: 'success without the expected data', retryAfterMs, maybeDelivered: true }
-  }
-  return { ok: false, kind: 'rejected', code: code === 200 ? httpStatus : code, msg: msg || `HTTP ${httpStatus}`, httpStatus }
-}
-
 const hasTaskId = (d: unknown): d is { taskId: string } =>
   typeof d === 'object' && d !== null && typeof (d as { taskId?: unknown }).taskId === 'string' && (d as { taskId: string }).taskId.length > 0
 const isLink = (d: unknown): d is string => typeof d === 'string' && /^https?:\/\//.test(d)
-const isRecord = (d: unknown): d is RecordInfo => typeof d === 'object' && d !== null && typeof (d as RecordInfo).successFlag === 'number'
+const isRecord = (d: unknown): d is RecordInfo | null => d === null || d === undefined || (typeof d === 'object' && !Array.isArray(d))
+const isCredits = (d: unknown): d is number => typeof d === 'number' && Number.isFinite(d)
 
 export function createKieClient(opts: KieClientOptions): KieClient {
   async function call<T>(
@@ -144,24 +79,19 @@ export function createKieClient(opts: KieClientOptions): KieClient {
       opts.log?.debug({ path, httpStatus: res.status, ok: result.ok, ms: Math.round(performance.now() - started) }, 'kie.ai call')
       return result
     } catch (err) {
-      const code = errorCode(err)
-      const timedOut = (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError'
-      opts.log?.warn({ path, code, timedOut, ms: Math.round(performance.now() - started) }, 'kie.ai call failed')
-      return {
-        ok: false,
-        kind: 'transient',
-        reason: timedOut ? 'timeout' : 'network',
-        message: timedOut ? `no answer within ${opts.timeoutMs} ms` : `network error${code ? ` (${code})` : ''}`,
-        retryAfterMs: null,
-        maybeDelivered: method === 'POST' && !(code !== undefined && NOT_SENT_CODES.has(code))
-      }
+      const { code, ...failure } = networkFailure(err, method === 'POST', opts.timeoutMs)
+      opts.log?.warn({ path, code, reason: failure.reason, ms: Math.round(performance.now() - started) }, 'kie.ai call failed')
+      return failure
     }
   }
 
   return {
     generateUpscale: (req, abort) => call('POST', '/api/v1/mj/generateUpscale', req, hasTaskId, abort),
     downloadUrl: (url) => call('POST', '/api/v1/common/download-url', { url }, isLink, undefined),
-    recordInfo: (kieTaskId, abort) =>
-      call('GET', `/api/v1/mj/record-info?taskId=${encodeURIComponent(kieTaskId)}`, undefined, isRecord, abort)
+    credits: () => call('GET', '/api/v1/chat/credit', undefined, isCredits, undefined),
+    recordInfo: async (kieTaskId, abort) => {
+      const r = await call('GET', `/api/v1/mj/record-info?taskId=${encodeURIComponent(kieTaskId)}`, undefined, isRecord, abort)
+      return r.ok ? { ok: true, data: r.data ?? null } : r
+    }
   }
 }

@@ -1,50 +1,71 @@
 import type { Outcome } from '../db/repository.js'
 import type { RecordInfo } from './client.js'
+import { readCode } from './answers.js'
+import { toWellFormed } from '../tasks/view.js'
 
 export type RecordState =
   | { final: true; outcome: Outcome; completedAt: number | null }
-  | { final: false; state: 'generating' }
+  | { final: false; state: 'generating' | 'unknown' }
 
 type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+// Below this a number is epoch seconds (1e11 s is the year 5138; 1e11 ms is 1973).
+const SECONDS_BELOW = 1e11
 
-/** kie.ai's times: ISO-8601, "YYYY-MM-DD HH:mm:ss" (taken as UTC) or epoch milliseconds. */
+/** kie.ai's times: ISO-8601, "YYYY-MM-DD HH:mm:ss" (taken as UTC), epoch milliseconds or epoch seconds. */
 export function parseKieTime(value: unknown): number | null {
-  if (typeof value === 'number' && Number.isFinite(value)) return value
+  const epoch = (n: number) => (n > 0 ? (n < SECONDS_BELOW ? Math.round(n * 1000) : Math.round(n)) : null)
+  if (typeof value === 'number') return Number.isFinite(value) ? epoch(value) : null
   if (typeof value !== 'string' || value.trim() === '') return null
   const v = value.trim()
-  if (/^\d{10,}$/.test(v)) return Number(v)
-  const plain = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(v)
+  if (/^\d{9,}(\.\d+)?$/.test(v)) return epoch(Number(v))
+  const plain = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(v)
   const ms = Date.parse(plain ? `${plain[1]}T${plain[2]}Z` : v)
   return Number.isNaN(ms) ? null : ms
 }
 
-/** resultInfoJson comes as an object or as a JSON string; its URLs as `{resultUrl}` objects or strings. */
-export function resultUrlsOf(resultInfoJson: unknown): string[] {
+const isHttpUrl = (u: unknown): u is string => typeof u === 'string' && /^https?:\/\/[^\s]+$/.test(u) && URL.canParse(u)
+
+/**
+ * Result URLs from a list of strings or of `{resultUrl}` objects. Null when any entry cannot
+ * be read: a partly readable list is not a certain answer.
+ */
+export function readUrlList(list: unknown): string[] | null {
+  if (!Array.isArray(list)) return null
+  const urls = list.map((u) => (isHttpUrl(u) ? u : isObj(u) && isHttpUrl(u.resultUrl) ? u.resultUrl : null))
+  return urls.every((u): u is string => u !== null) ? urls : null
+}
+
+/** resultInfoJson comes as an object or as a JSON string holding `resultUrls`. */
+export function resultUrlsOf(resultInfoJson: unknown): string[] | null {
   let info = resultInfoJson
   if (typeof info === 'string') {
     try {
       info = JSON.parse(info)
     } catch {
-      return []
+      return null
     }
   }
-  const list = isObj(info) ? info.resultUrls : undefined
-  if (!Array.isArray(list)) return []
-  return list
-    .map((u) => (typeof u === 'string' ? u : isObj(u) && typeof u.resultUrl === 'string' ? u.resultUrl : null))
-    .filter((u): u is string => u !== null && /^https?:\/\//.test(u))
+  return isObj(info) ? readUrlList(info.resultUrls) : null
 }
 
-/** successFlag: 0 generating, 1 success, 2 failed, 3 generation failed. */
-export function readRecordInfo(r: RecordInfo): RecordState {
-  if (r.successFlag === 0) return { final: false, state: 'generating' }
+/**
+ * successFlag (a number or a numeric string): 0 generating, 1 success, 2 failed, 3 generation
+ * failed. Anything else, or a success without a readable URL, is not final: keep asking.
+ */
+export function readRecordInfo(r: RecordInfo | null): RecordState {
+  if (!isObj(r)) return { final: false, state: 'unknown' }
+  const flag = readCode(r.successFlag)
+  if (flag === 0) return { final: false, state: 'generating' }
   const completedAt = parseKieTime(r.completeTime)
-  if (r.successFlag === 1) {
+  if (flag === 1) {
     const urls = resultUrlsOf(r.resultInfoJson)
-    if (urls.length > 0) return { final: true, outcome: { status: 'succeeded', resultUrls: urls }, completedAt }
-    return { final: true, outcome: { status: 'failed', code: 'GW_UPSTREAM_FAILED', message: 'kie.ai reported success without any result URL' }, completedAt }
+    if (urls !== null && urls.length > 0) return { final: true, outcome: { status: 'succeeded', resultUrls: urls }, completedAt }
+    return { final: false, state: 'unknown' }
   }
-  const message = r.errorMessage || `kie.ai reported the task failed (successFlag ${r.successFlag})`
-  return { final: true, outcome: { status: 'failed', code: 'GW_UPSTREAM_FAILED', message }, completedAt }
+  if (flag === 2 || flag === 3) {
+    const message = typeof r.errorMessage === 'string' && r.errorMessage !== '' ? toWellFormed(r.errorMessage) : `kie.ai reported the task failed (successFlag ${flag})`
+    return { final: true, outcome: { status: 'failed', code: 'GW_UPSTREAM_FAILED', message }, completedAt }
+  }
+  return { final: false, state: 'unknown' }
 }

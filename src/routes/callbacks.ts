@@ -1,18 +1,17 @@
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { kieCallbackExample } from '../openapi-examples.js'
 import { Type } from '@sinclair/typebox'
-import createError from '@fastify/error'
-import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError, TaskErrorCodes, ValidationError } from '../errors.js'
-import type { CallbackDelivery, Outcome } from '../db/repository.js'
+import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError, TaskErrorCodes } from '../errors.js'
+import type { CallbackDelivery, CallbackEffect, Outcome } from '../db/repository.js'
 import { verifyCallbackToken } from '../kie/callback-token.js'
 import { parseCallback } from '../kie/callback-payload.js'
 import { verifyKieSignature } from '../kie/signature.js'
 import type { Services } from '../services.js'
 import { createGroupCommit } from '../db/group-commit.js'
 
-const CallbackMismatchError = createError('GW_CALLBACK_MISMATCH', '%s', 409)
 // kie.ai retries 1, 5 and 15 minutes late and may not re-sign: 30 minutes covers the last retry.
 const SIGNATURE_MAX_AGE_MS = 30 * 60_000
+const UNSIGNED_WARNING_EVERY_MS = 10 * 60_000
 
 const CallbackQuerySchema = Type.Object(
   {
@@ -47,6 +46,16 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     writes.submit(() => repo.recordCallback(delivery, apply))
   const tokenSecrets = [services.callbackSecret, ...services.previousCallbackSecrets]
   const hmacKeys = services.kieWebhookHmacKeys
+  let unsignedWarnedAt = -Infinity
+  // Unsigned callbacks while a key is set mean kie.ai's setting is off: say so, but not per callback.
+  const warnUnsigned = (now: number) => {
+    if (now - unsignedWarnedAt < UNSIGNED_WARNING_EVERY_MS) return
+    unsignedWarnedAt = now
+    app.log.warn(
+      { component: 'callbacks' },
+      "kie.ai callbacks arrive without X-Webhook-Signature although KIE_WEBHOOK_HMAC_KEY is set: turn on the webhookHmacKey setting of the kie.ai account (with this key), or unset KIE_WEBHOOK_HMAC_KEY. Until then these callbacks are refused and their tasks are settled through record-info."
+    )
+  }
 
   // Keep the body exactly as sent (whatever its content type): every delivery is stored raw.
   app.removeAllContentTypeParsers()
@@ -62,7 +71,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       tags: ['kie.ai'],
       querystring: CallbackQuerySchema,
       body: KieCallbackSchema,
-      response: { 200: Received, ...Object.fromEntries([400, 401, 404, 409, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+      response: { 200: Received, ...Object.fromEntries([400, 401, 404, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request) => {
     const { task: taskId, token } = request.query
@@ -79,45 +88,70 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       remoteAddress: request.ip,
       body: typeof (request.body as unknown) === 'string' ? (request.body as unknown as string) : ''
     }
-    const refuse = async (verdict: string, error: Error & { statusCode?: number }) => {
-      await record({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 })
+    const refuse = async (verdict: string, error: Error & { statusCode?: number }, effect?: CallbackEffect) => {
+      await record({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 }, effect)
       request.log.warn({ taskId, kieTaskId: delivery.kieTaskId, verdict }, 'callback refused')
       return error
+    }
+    const keep = async (verdict: string, effect?: CallbackEffect) => {
+      const changed = await record({ ...delivery, verdict }, effect)
+      if (effect?.kind === 'reconcile') services.wakeReconciler()
+      return changed
     }
 
     if (!taskId || !token || !verifyCallbackToken(tokenSecrets, taskId, token)) {
       throw await refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
     }
+    const task = repo.getTask(taskId)
+    if (!task) throw await refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
     const parsed = parseCallback(delivery.body)
-    if (!parsed.ok) throw await refuse('malformed', new ValidationError(`callback body: ${parsed.reason}`))
     delivery.kieTaskId = parsed.kieTaskId
-    request.logRefs.kieTaskId = parsed.kieTaskId
+    if (parsed.kieTaskId) request.logRefs.kieTaskId = parsed.kieTaskId
+    // The signature names the kie.ai task; a body too broken to name it is checked against the one on record.
+    const signedId = parsed.kieTaskId ?? task.kie_task_id
     if (hmacKeys.length > 0) {
-      const verdict = verifyKieSignature({
+      const verdict = signedId === null ? 'unverifiable' : verifyKieSignature({
         keys: hmacKeys,
-        taskId: parsed.kieTaskId,
+        taskId: signedId,
         timestamp: delivery.signatureTimestamp ?? undefined,
         signature: delivery.signature ?? undefined,
         nowMs: delivery.receivedAt,
         maxAgeMs: SIGNATURE_MAX_AGE_MS
       })
       if (verdict !== 'valid') {
-        throw await refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`))
+        if (verdict === 'missing') warnUnsigned(delivery.receivedAt)
+        // The token is valid, so kie.ai may well have finished the task: ask record-info now.
+        const ask: CallbackEffect = { kind: 'reconcile', taskId, kieTaskId: null, alive: false }
+        const error = await refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`), ask)
+        services.wakeReconciler()
+        throw error
       }
     }
-    const task = repo.getTask(taskId)
-    if (!task) throw await refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
-    if (task.status !== 'succeeded' && task.status !== 'failed' && task.kie_task_id !== null && task.kie_task_id !== parsed.kieTaskId) {
-      throw await refuse('kie_task_mismatch', new CallbackMismatchError(`Task ${taskId} belongs to another kie.ai task`))
+    const log = { taskId, kieTaskId: parsed.kieTaskId }
+    if (task.kie_task_id !== null && parsed.kieTaskId !== null && parsed.kieTaskId !== task.kie_task_id) {
+      // kie.ai made (and billed) a second task for one gateway task: 200 so it stops retrying, never applied.
+      await keep('duplicate_upstream_task')
+      services.metrics.duplicateUpstreamTasks.inc()
+      request.log.warn({ ...log, recordedKieTaskId: task.kie_task_id }, 'kie.ai called back for a second kie.ai task of one gateway task: it was billed twice')
+      return { received: true }
+    }
+    if (task.status === 'succeeded' || task.status === 'failed') {
+      await keep('ignored_final')
+      request.log.info(log, 'callback changed nothing')
+      return { received: true }
+    }
+    if (parsed.reading === 'unclear') {
+      // An ambiguous signal never finishes a task: keep it, answer 200, and ask record-info.
+      await keep('ambiguous', { kind: 'reconcile', taskId, kieTaskId: parsed.kieTaskId, alive: true })
+      request.log.warn({ ...log, why: parsed.why }, 'callback settles nothing; asking record-info')
+      return { received: true }
     }
     const outcome: Outcome =
-      parsed.code === 200 && parsed.resultUrls.length > 0
+      parsed.reading === 'succeeded'
         ? { status: 'succeeded', resultUrls: parsed.resultUrls }
-        : parsed.code === 200
-        ? { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: 'kie.ai reported success without any result URL' }
         : { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: parsed.msg || `kie.ai reported failure (code ${parsed.code})` }
-    const changed = await record(delivery, { taskId, outcome, kieTaskId: parsed.kieTaskId })
-    request.log.info({ taskId, kieTaskId: parsed.kieTaskId, changed, status: outcome.status }, changed ? 'callback applied' : 'callback changed nothing')
+    const changed = await record(delivery, { kind: 'finish', taskId, outcome, kieTaskId: parsed.kieTaskId })
+    request.log.info({ ...log, changed, status: outcome.status }, changed ? 'callback applied' : 'callback changed nothing')
     return { received: true }
   })
 }

@@ -5,7 +5,7 @@ import type { QueueSettings } from '../config.js'
 import type { Budget, Repository, TaskRow } from '../db/repository.js'
 import * as E from '../errors.js'
 import { callbackUrl } from '../kie/callback-token.js'
-import type { KieClient, KieResult } from '../kie/client.js'
+import type { KieClient, KieFailure, KieResult } from '../kie/client.js'
 import { backoffDelay } from './backoff.js'
 import { createCircuitBreaker } from './circuit-breaker.js'
 
@@ -20,6 +20,8 @@ export interface DispatcherDeps {
   random?: () => number
   /** How long a task waited from arrival to its first send. */
   onFirstSend?: (waitedMs: number) => void
+  /** kie.ai refused a task for want of credits. */
+  onInsufficientCredits?: () => void
 }
 
 export type SendOutcome =
@@ -28,7 +30,7 @@ export type SendOutcome =
   | { kind: 'failed'; task: TaskRow; error: FastifyError; retryAfterSeconds: number | null }
   | { kind: 'deferred'; reason: 'circuit_open' | 'no_budget' | 'queue_ahead' | 'gone' }
 
-type Failure = Extract<KieResult<unknown>, { ok: false }>
+type Failure = KieFailure
 
 /** How a definitive refusal reaches the client (status, code), and what the task keeps. */
 export function mapRejection(f: Extract<Failure, { kind: 'rejected' }>): FastifyError {
@@ -82,10 +84,23 @@ export function createDispatcher(deps: DispatcherDeps) {
       breaker.success()
       const error = mapRejection(result)
       repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'submit')
-      log.warn({ taskId: task.id, code: result.code, msg: result.msg }, 'kie.ai refused the upscale')
+      log.warn({ taskId: task.id, code: result.code, kieMsg: result.msg }, 'kie.ai refused the upscale')
+      if (result.code === 402) deps.onInsufficientCredits?.()
       return { kind: 'failed', task: fresh(), error, retryAfterSeconds: error.statusCode === 503 ? 60 : null }
     }
-    if (result.reason !== 'rate_limited') breaker.failure(now, result.reason)
+    // kie.ai's own envelope 500 means kie.ai is up (and sometimes that the request is bad):
+    // it does not count against the breaker, and only a few are retried.
+    if (result.reason === 'server_error') {
+      breaker.success()
+      if (task.server_errors >= queue.serverErrorRetries) {
+        const error = new E.UpstreamErrorError(`${result.message} (code 500, ${task.server_errors + 1} times)`)
+        repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'submit')
+        log.warn({ taskId: task.id, attempts: task.attempts, kieMsg: result.message }, 'kie.ai keeps answering code 500; task failed')
+        return { kind: 'failed', task: fresh(), error, retryAfterSeconds: null }
+      }
+    } else if (result.reason !== 'rate_limited') {
+      breaker.failure(now, result.reason)
+    }
     if (result.maybeDelivered) {
       // Resending could bill twice: the callback URL names this task, so its callback still lands.
       repo.markOutcomeUnknown(task.id, now, result.message)
@@ -99,7 +114,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       log.warn({ taskId: task.id, attempts: task.attempts + 1 }, 'submit deadline reached; task failed')
       return { kind: 'failed', task: fresh(), error, retryAfterSeconds: null }
     }
-    repo.scheduleRetry(task.id, now, at, result.message)
+    repo.scheduleRetry(task.id, now, at, result.message, result.reason === 'server_error')
     log.info({ taskId: task.id, reason: result.reason, retryInMs: at - now }, 'kie.ai unavailable; will retry')
     return { kind: 'retrying', task: fresh(), at }
   }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
 import { IDEMPOTENCY_TTL_MS } from '../tasks/idempotency.js'
 import { createLoop } from './loop.js'
+import { createCreditWatch } from './credits.js'
 import { reconcileOnce } from './reconciler.js'
 import { sendDue } from './sender.js'
 import { deliverDue } from '../webhooks/worker.js'
@@ -51,6 +52,7 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
         : 60_000,
     log
   )
+  const credits = createLoop('credits', createCreditWatch({ kie: services.kie, settings: services.credits, log }), log)
   if (enabled) {
     app.addHook('onReady', async () => {
       if (archiveSettings) {
@@ -61,14 +63,21 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
       reconciler.start()
       webhooks.start()
       archive.start()
+      credits.start()
     })
   }
   app.addHook('preClose', async () => {
     void dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   app.addHook('onClose', async () => {
-    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop()])
+    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop(), credits.stop()])
     await dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
-  return { wakeSender: () => sender.wake(), wakeWebhooks: () => webhooks.wake(), wakeArchive: () => archive.wake() }
+  return {
+    wakeSender: () => sender.wake(),
+    wakeReconciler: () => reconciler.wake(),
+    wakeWebhooks: () => webhooks.wake(),
+    wakeArchive: () => archive.wake(),
+    wakeCredits: () => credits.wake()
+  }
 }

@@ -12,7 +12,7 @@ export interface ReconcilerDeps {
   queue: QueueSettings
   log: FastifyBaseLogger
   random?: () => number
-  onPoll?: (result: 'final' | 'generating' | 'error') => void
+  onPoll?: (result: 'final' | 'generating' | 'unknown' | 'error') => void
 }
 
 /** kie.ai allows about 10 status queries a second; stay below it. */
@@ -39,19 +39,23 @@ export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_P
     const answer = await deps.kie.recordInfo(task.kie_task_id as string)
     polled++
     const t = clock.now()
-    deps.onPoll?.(!answer.ok ? 'error' : answer.data.successFlag === 0 ? 'generating' : 'final')
     if (!answer.ok) {
+      deps.onPoll?.('error')
       // "recordInfo is null" and outages are not signs of life: keep asking, with backoff.
       const state = answer.kind === 'rejected' ? 'missing' : task.upstream_state ?? 'generating'
       repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), state, state !== task.upstream_state)
       continue
     }
     const read = readRecordInfo(answer.data)
+    deps.onPoll?.(read.final ? 'final' : read.state)
     if (read.final) {
       const changed = repo.finish(task.id, read.outcome, t, 'reconcile', null, read.completedAt ?? t)
       log.info({ taskId: task.id, kieTaskId: task.kie_task_id, status: read.outcome.status, changed }, 'reconciled from record-info')
     } else {
-      repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), read.state, read.state !== task.upstream_state)
+      // An answer that cannot be read with certainty (no data yet, an unknown flag, a success
+      // without a readable URL) is no sign of life either.
+      const alive = read.state !== 'unknown' && read.state !== task.upstream_state
+      repo.noteReconcile(task.id, t, nextPollAt(task, t, deps), read.state, alive)
     }
   }
 

@@ -1,0 +1,33 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { CreditSettings } from '../config.js'
+import type { KieClient } from '../kie/client.js'
+
+export interface CreditWatchDeps {
+  kie: KieClient
+  settings: CreditSettings
+  log: FastifyBaseLogger
+}
+
+/**
+ * Asks kie.ai for the account's credit balance (the instrumented client keeps the gauge) and
+ * warns once each time it falls below the threshold. Returns how long to wait before the next run.
+ */
+export function createCreditWatch(deps: CreditWatchDeps) {
+  const { settings, log } = deps
+  let low = false
+  return async function checkCredits(): Promise<number> {
+    const answer = await deps.kie.credits()
+    if (!answer.ok) {
+      log.warn({ reason: answer.kind === 'rejected' ? answer.code : answer.reason }, 'could not read the kie.ai credit balance')
+      return settings.pollMs
+    }
+    const credits = answer.data
+    if (credits < settings.warnBelow && !low) {
+      log.warn({ credits, warnBelow: settings.warnBelow }, 'kie.ai credits are running low: top up the kie.ai account')
+    } else if (credits >= settings.warnBelow && low) {
+      log.info({ credits, warnBelow: settings.warnBelow }, 'kie.ai credits are above the warning threshold again')
+    }
+    low = credits < settings.warnBelow
+    return settings.pollMs
+  }
+}
