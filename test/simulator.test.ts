@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { crc32, inflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  buildSimulator, defaultVariants, signKieCallback, startSimulator, UPSCALE_FAILURE, type RunningSimulator, type SimulatorOptions, type Variants
+  buildSimulator, defaultVariants, signKieCallback, startSimulator, UPSCALE_FAILURE, UPSCALE_FAULTS, type RunningSimulator, type SimulatorOptions, type Variants
 } from '../src/simulator/index.js'
 import { bearerMatches } from '../src/simulator/sign.js'
 
@@ -896,5 +896,138 @@ describe('variants', () => {
       // record-info still names the URL: only the file is gone
       expect((await recordInfoRaw(url, id)).body.data.resultInfoJson.resultUrls).toEqual([{ resultUrl: fileUrl }])
     })
+  })
+})
+
+describe('generateUpscale: refusals and CDN answers', () => {
+  const upscaleRaw = async (base: string, parent: string, callBackUrl?: string) => {
+    const res = await fetch(`${base}/api/v1/mj/generateUpscale`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ taskId: parent, imageIndex: 0, ...(callBackUrl === undefined ? {} : { callBackUrl }) })
+    })
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() }
+  }
+  const upscales = (sim: RunningSimulator['sim']) => [...sim.tasks.values()].filter((t) => t.type === 'upscale')
+
+  it('code500Refusal: HTTP 200 with kie.ai\'s "This field is required", nothing made or billed', async () => {
+    const { url, sim } = await start({ credits: 5, chaos: { upscaleFaults: { code500Refusal: 1 } } })
+    const res = await upscaleRaw(url, sim.createParentTask())
+    expect([res.status, JSON.parse(res.text)]).toEqual([200, { code: 500, msg: 'This field is required', data: null }])
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 200, code: 500, taskId: null, fault: 'code500Refusal' })
+    expect(upscales(sim)).toHaveLength(0)
+    expect(sim.credits).toBe(5)
+    expect(sim.acceptedUpscales()).toBe(0)
+  })
+
+  it.each([521, 522, 523, 525, 526])('cdn%i: the CDN could not reach the origin, an HTML page and no task', async (status) => {
+    const kind = `cdn${status}` as const
+    const { url, sim } = await start({ credits: 5, chaos: { upscaleFaults: { [kind]: 1 } } })
+    const res = await upscaleRaw(url, sim.createParentTask())
+    expect(res.status).toBe(status)
+    expect(res.type).toContain('text/html')
+    expect(res.text).toMatch(new RegExp(`^<!DOCTYPE html>[\\s\\S]*<title>api\\.kie\\.ai \\| ${status}: [^<]+</title>[\\s\\S]*Error code ${status}[\\s\\S]*</html>\\n$`))
+    expect(() => JSON.parse(res.text) as unknown).toThrow()
+    expect(sim.calls[0]).toMatchObject({ httpStatus: status, code: null, taskId: null, fault: kind })
+    expect(upscales(sim)).toHaveLength(0)
+    expect(sim.credits).toBe(5)
+  })
+
+  it('http503: "Service Temporarily Unavailable" in HTML, no envelope and no task', async () => {
+    const { url, sim } = await start({ credits: 5, chaos: { upscaleFaults: { http503: 1 } } })
+    const res = await upscaleRaw(url, sim.createParentTask())
+    expect([res.status, res.type]).toEqual([503, 'text/html; charset=utf-8'])
+    expect(res.text).toContain('<title>503 Service Temporarily Unavailable</title>')
+    expect(res.text).not.toContain('"code"')
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 503, code: null, taskId: null, fault: 'http503' })
+    expect(upscales(sim)).toHaveLength(0)
+    expect(sim.credits).toBe(5)
+  })
+
+  it.each([502, 504, 520, 524])('cdn%i: the origin made and billed the task, the client gets an HTML page', async (status) => {
+    const kind = `cdn${status}` as const
+    const { url, sim } = await start({ credits: 5, chaos: { upscaleFaults: { [kind]: 1 } } })
+    const receiver = await startReceiver()
+    const res = await upscaleRaw(url, sim.createParentTask(), `${receiver.url}?task=local-${status}`)
+    expect(res.status).toBe(status)
+    expect(res.type).toContain('text/html')
+    expect(res.text).toContain(`Error code ${status}`)
+    const [task] = upscales(sim)
+    expect(task).toBeDefined()
+    expect(sim.upscaleCallsFor(`local-${status}`)).toEqual([expect.objectContaining({ httpStatus: status, code: null, taskId: task!.id, fault: kind })])
+    expect(sim.credits).toBe(4)
+    expect(sim.acceptedUpscales()).toBe(1)
+    await waitFor('callback', () => receiver.received.length === 1)
+    expect(receiver.received[0]?.body).toMatchObject({ code: 200, data: { taskId: task!.id, resultUrls: [expect.any(String)] } })
+  })
+
+  it('keeps the older faults and their seeded draws: new kinds come after them', () => {
+    expect(UPSCALE_FAULTS.slice(0, 6)).toEqual(['http429', 'code455', 'http500', 'nonJson', 'acceptThenHangup', 'stall'])
+    expect(UPSCALE_FAULTS.slice(6)).toEqual(['code500Refusal', 'cdn521', 'cdn522', 'cdn523', 'cdn525', 'cdn526', 'http503', 'cdn502', 'cdn504', 'cdn520', 'cdn524'])
+  })
+
+  it('scripted afterCreate: the normal path runs (task made and billed), then the scripted answer goes out', async () => {
+    const { url, sim } = await start({ credits: 5 })
+    const receiver = await startReceiver()
+    const parent = sim.createParentTask()
+    const cb = (id: string) => `${receiver.url}?task=${id}`
+    sim.script('generateUpscale',
+      { afterCreate: true, httpStatus: 504, raw: '<html>504 Gateway Time-out</html>' },
+      { afterCreate: true, httpStatus: 200, body: { code: 500, msg: 'This field is required', data: null }, delayMs: 60 },
+      { httpStatus: 200, body: { code: 500, msg: 'This field is required', data: null } })
+
+    const first = await upscaleRaw(url, parent, cb('g1'))
+    expect([first.status, first.type, first.text]).toEqual([504, 'text/html; charset=utf-8', '<html>504 Gateway Time-out</html>'])
+    const t0 = Date.now()
+    const second = await upscaleRaw(url, parent, cb('g2'))
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(50)
+    expect([second.status, JSON.parse(second.text)]).toEqual([200, { code: 500, msg: 'This field is required', data: null }])
+    const third = await upscaleRaw(url, parent, cb('g3'))
+    expect([third.status, JSON.parse(third.text)]).toEqual([200, { code: 500, msg: 'This field is required', data: null }])
+
+    const made = upscales(sim)
+    expect(made).toHaveLength(2)
+    const [g1] = sim.upscaleCallsFor('g1')
+    const [g2] = sim.upscaleCallsFor('g2')
+    expect(g1).toMatchObject({ httpStatus: 504, code: null, fault: null, taskId: made[0]!.id })
+    expect(g2).toMatchObject({ httpStatus: 200, code: 500, fault: null, taskId: made[1]!.id })
+    expect(sim.upscaleCallsFor('g3')).toEqual([expect.objectContaining({ httpStatus: 200, code: 500, taskId: null })])
+    expect(sim.tasks.get(made[0]!.id)?.callBackUrl).toBe(cb('g1'))
+    expect(sim.credits).toBe(3)
+    expect(sim.acceptedUpscales()).toBe(2)
+    await waitFor('two callbacks', () => receiver.received.length === 2)
+    expect(receiver.received.map((r) => r.body.data.taskId).sort()).toEqual(made.map((t) => t.id).sort())
+  })
+
+  it('scripted afterCreate makes nothing when the normal path refuses, and works for record-info', async () => {
+    const { url, sim } = await start({ credits: 5 })
+    sim.script('generateUpscale', { afterCreate: true, httpStatus: 524, raw: '<html>524</html>' })
+    const res = await upscaleRaw(url, 'f'.repeat(32))
+    expect([res.status, res.text]).toEqual([524, '<html>524</html>'])
+    expect(sim.calls[0]).toMatchObject({ httpStatus: 524, taskId: null })
+    expect(sim.tasks.size).toBe(0)
+    expect(sim.credits).toBe(5)
+
+    const parent = sim.createParentTask()
+    sim.script('recordInfo', { afterCreate: true, httpStatus: 502, raw: '<html>502</html>' })
+    const info = await fetch(`${url}/api/v1/mj/record-info?taskId=${parent}`, { headers: { authorization: `Bearer ${KEY}` } })
+    expect([info.status, await info.text()]).toEqual([502, '<html>502</html>'])
+  })
+})
+
+describe('chat credit', () => {
+  it('follows the auth rule, and reports 0 while upscales answer 402 without billing', async () => {
+    const { url, sim } = await start({ credits: 0 })
+    const denied = await api(url, 'nope').get('/api/v1/chat/credit')
+    expect([denied.status, denied.body]).toEqual([200, { code: 401, msg: 'You do not have access permissions', data: null }])
+    sim.variants.authFailureHttpStatus = 401
+    expect((await api(url, 'nope').get('/api/v1/chat/credit')).status).toBe(401)
+    expect((await api(url).get('/api/v1/chat/credit')).body).toEqual({ code: 200, msg: 'success', data: 0 })
+    const res = await api(url).post('/api/v1/mj/generateUpscale', { taskId: sim.createParentTask(), imageIndex: 0 })
+    expect([res.status, res.body]).toEqual([200, { code: 402, msg: 'Insufficient credits. Please top up your account.', data: null }])
+    expect(sim.credits).toBe(0)
+    expect(sim.tasks.size).toBe(1)
+    sim.credits = 3
+    expect((await api(url).get('/api/v1/chat/credit')).body.data).toBe(3)
   })
 })

@@ -1,7 +1,14 @@
 import type { RecordState } from './views.js'
 
+/** CDN answers sent before the request reached the origin: no task exists (kie-api.md: safe to resend). */
+export type CdnBeforeOrigin = 'cdn521' | 'cdn522' | 'cdn523' | 'cdn525' | 'cdn526' | 'http503'
+/** CDN answers sent after the origin made the task: it exists, bills and calls back (kie-api.md: never resend). */
+export type CdnAfterOrigin = 'cdn502' | 'cdn504' | 'cdn520' | 'cdn524'
 export type UpscaleFault = 'http429' | 'code455' | 'http500' | 'nonJson' | 'acceptThenHangup' | 'stall'
-export const UPSCALE_FAULTS: readonly UpscaleFault[] = ['http429', 'code455', 'http500', 'nonJson', 'acceptThenHangup', 'stall']
+  | 'code500Refusal' | CdnBeforeOrigin | CdnAfterOrigin
+// New kinds go last: pickUpscaleFault walks this order, so a seed keeps drawing what it drew before.
+export const UPSCALE_FAULTS: readonly UpscaleFault[] = ['http429', 'code455', 'http500', 'nonJson', 'acceptThenHangup', 'stall',
+  'code500Refusal', 'cdn521', 'cdn522', 'cdn523', 'cdn525', 'cdn526', 'http503', 'cdn502', 'cdn504', 'cdn520', 'cdn524']
 
 /** Switches that make the simulator misbehave the way kie.ai is documented (or feared) to. All off by default. */
 export interface Chaos {

@@ -29,8 +29,8 @@ export async function playScript (request: FastifyRequest, reply: FastifyReply,
 }
 
 /**
- * Send the normal answer, or the forced one instead. 'accept-then-hangup' runs the normal path
- * first (its task made exactly as usual) and then hangs up.
+ * Send the normal answer, or the forced one instead. 'accept-then-hangup' and afterCreate answers
+ * run the normal path first (its task made exactly as usual) and then discard its answer.
  */
 export async function answerWith (request: FastifyRequest, reply: FastifyReply,
   forced: ScriptedResponse | undefined, normal: () => Answer): Promise<FastifyReply> {
@@ -42,5 +42,6 @@ export async function answerWith (request: FastifyRequest, reply: FastifyReply,
     normal()
     return hangUp(request, reply)
   }
+  if (typeof forced === 'object' && forced.afterCreate === true) normal()
   return await playScript(request, reply, forced)
 }

@@ -3,12 +3,13 @@ import type { Variants } from './variants.js'
 
 export type ScriptedEndpoint = 'generateUpscale' | 'recordInfo'
 /**
- * A forced answer. `raw` goes out as text/html, `body` as JSON, verbatim either way.
- * 'accept-then-hangup' handles the request normally (a task made and billed as usual) and then
- * drops the connection.
+ * A forced answer. `raw` goes out as text/html, `body` as JSON, verbatim either way. With
+ * `afterCreate: true` the request is first handled normally (a task made and billed as usual) and
+ * this answer replaces the normal one: a CDN that loses the origin's answer. 'accept-then-hangup'
+ * does the same and then drops the connection.
  */
 export type ScriptedResponse =
-  | { httpStatus?: number, body?: unknown, raw?: string, delayMs?: number }
+  | { httpStatus?: number, body?: unknown, raw?: string, delayMs?: number, afterCreate?: boolean }
   | 'hangup' | 'accept-then-hangup' | 'stall'
 
 export interface SimTask {
@@ -43,7 +44,7 @@ export interface ApiCall {
   /** 0 when no HTTP answer was sent (hangup, accept-then-hangup, stall) */
   httpStatus: number
   code: number | null
-  /** the task this request created (also set for accept-then-hangup, which sends no answer) */
+  /** the task this request created (also set when the answer sent was not the normal one: accept-then-hangup, afterCreate) */
   taskId: string | null
   /** the chaos fault that answered this request instead of normal handling, if any */
   fault: UpscaleFault | null
