@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import { afterEach } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { buildApp, type AppOptions } from '../src/app.js'
 import type { QueueSettings } from '../src/config.js'
 import { openDatabase } from '../src/db/open.js'
 import { createRepository, type TaskRow } from '../src/db/repository.js'
@@ -55,14 +55,19 @@ async function startFastGateway(opts: {
   queue: Partial<QueueSettings>
   kieTimeoutMs?: number
   wrapKie?: (real: KieClient) => KieClient
+  /** Anything else buildApp takes (a kie.ai key, an archive, credit settings, ...). */
+  app?: Partial<AppOptions> & { kieApiKey?: string; kieBaseUrl?: string }
 }) {
+  const { kieApiKey, kieBaseUrl, ...appOptions } = opts.app ?? {}
   const db = openDatabase(opts.dbPath)
   const logs: LogLine[] = []
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) })
   let url = ''
   const app = await buildApp({
     db,
-    kie: (opts.wrapKie ?? ((k) => k))(createKieClient({ baseUrl: opts.simUrl, apiKey: SIM_KEY, timeoutMs: opts.kieTimeoutMs ?? 2000 })),
+    kie: (opts.wrapKie ?? ((k) => k))(
+      createKieClient({ baseUrl: kieBaseUrl ?? opts.simUrl, apiKey: kieApiKey ?? SIM_KEY, timeoutMs: opts.kieTimeoutMs ?? 2000 })
+    ),
     apiKeys: [KEY_A, KEY_B],
     publicBaseUrl: () => url,
     callbackSecret: CALLBACK_SECRET,
@@ -70,7 +75,8 @@ async function startFastGateway(opts: {
     queue: opts.queue,
     // Clients here poll hard; the per-key limit is not under test.
     clientRateLimit: { max: 1_000_000, windowMs: 60_000 },
-    loggerInstance: logger
+    loggerInstance: logger,
+    ...appOptions
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
@@ -88,7 +94,13 @@ async function startFastGateway(opts: {
 
 /** A simulator and a gateway with the same rate budget, both closed after the test. */
 export async function setup(
-  opts: { sim?: Partial<SimulatorOptions>; queue?: Partial<QueueSettings>; kieTimeoutMs?: number; wrapKie?: (real: KieClient) => KieClient } = {}
+  opts: {
+    sim?: Partial<SimulatorOptions>
+    queue?: Partial<QueueSettings>
+    kieTimeoutMs?: number
+    wrapKie?: (real: KieClient) => KieClient
+    app?: (simUrl: string, dir: string) => Partial<AppOptions> & { kieApiKey?: string; kieBaseUrl?: string }
+  } = {}
 ) {
   const queue = { ...FAST, ...opts.queue }
   const dir = tempDir()
@@ -105,7 +117,8 @@ export async function setup(
     simUrl: running.url,
     queue,
     ...(opts.kieTimeoutMs === undefined ? {} : { kieTimeoutMs: opts.kieTimeoutMs }),
-    ...(opts.wrapKie === undefined ? {} : { wrapKie: opts.wrapKie })
+    ...(opts.wrapKie === undefined ? {} : { wrapKie: opts.wrapKie }),
+    ...(opts.app === undefined ? {} : { app: opts.app(running.url, dir) })
   })
   cleanups.push(() => gw.close())
   const sim = running.sim
@@ -132,7 +145,7 @@ export async function setup(
   const finalTransitions = (id: string) =>
     gw.repo.taskEvents(id).filter((e) => e.to_status === 'succeeded' || e.to_status === 'failed')
 
-  return { sim, gw, queue, post, submit, get, final, row, upscaleCalls, recordInfoCalls, taskOfCall, finalTransitions }
+  return { sim, gw, queue, dir, client, post, submit, get, final, row, upscaleCalls, recordInfoCalls, taskOfCall, finalTransitions }
 }
 
 /** The largest number of timestamps inside any window [t, t + windowMs). */

@@ -70,6 +70,9 @@ export default fp(
       }
       if (reply.statusCode >= 500) request.log.warn(line, 'request')
       else request.log.info(line, 'request')
+      // A response that ends after close() began leaves an idle keep-alive connection that
+      // close() already looked past: close it now, or shutdown waits out the keep-alive timeout.
+      if (closing) setImmediate(() => app.server.closeIdleConnections())
     })
   },
   { name: 'http-conventions' }
