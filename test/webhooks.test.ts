@@ -188,7 +188,8 @@ describe('SSRF guard on callbackUrl', () => {
 
   it('classifies addresses', () => {
     for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111']) expect(isBlockedAddress(a, { allowLoopback: false })).toBe(false)
-    for (const a of ['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', 'fd12::1', '::ffff:10.0.0.1', '64:ff9b::a00:1'.replace('a00:1', '10.0.0.1')]) {
+    // IPv4 inside IPv6 in the hex form `new URL()` writes; test/security-ssrf.test.ts has every embedding.
+    for (const a of ['127.0.0.1', '10.0.0.1', '169.254.169.254', '::1', 'fd12::1', '::ffff:a00:1', '64:ff9b::a00:1']) {
       expect(isBlockedAddress(a, { allowLoopback: false })).toBe(true)
     }
     expect(isBlockedAddress('127.0.0.1', { allowLoopback: true })).toBe(false)
