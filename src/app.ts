@@ -8,6 +8,8 @@ import { ClientRateLimitedError, ErrorResponseSchema, type ErrorResponse } from 
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
 import openapi from './plugins/openapi.js'
+import { createAuthFailures, type AuthFailureSettings } from './plugins/auth-failures.js'
+import requireHost, { clientErrorHandler } from './plugins/client-errors.js'
 import httpConventions, { requestId, SECURITY_HEADERS } from './plugins/http-conventions.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
@@ -46,6 +48,10 @@ export interface AppOptions {
   /** Webhooks to clients; without a secret, callbackUrl is refused. */
   webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
   clientRateLimit?: { max: number; windowMs: number }
+  /** Wrong client keys one address may send per window before it is refused (429). */
+  authFailures?: Partial<AuthFailureSettings>
+  /** Fastify's trustProxy: which peers' X-Forwarded-For names the client (default: none). */
+  trustProxy?: boolean | readonly string[]
   /** The result archive; without it, results are not copied. */
   archive?: Partial<ArchiveSettings> & { dir: string }
   /** When set, /metrics needs it as a bearer token. */
@@ -61,7 +67,11 @@ export async function buildApp(opts: AppOptions) {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit: 16 * 1024,
     // Behind a load balancer the client address comes from X-Forwarded-For only when trusted.
-    trustProxy: false,
+    trustProxy: typeof opts.trustProxy === 'object' ? [...opts.trustProxy] : opts.trustProxy ?? false,
+    // Node's own missing-Host 400 is empty; plugins/client-errors answers it in our shape.
+    http: { requireHostHeader: false },
+    // Parser errors (no request exists yet) in our shape too.
+    clientErrorHandler,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     // One line per request is logged by http-conventions, with the fields operators need.
@@ -157,6 +167,9 @@ export async function buildApp(opts: AppOptions) {
   await app.register(httpConventions)
   await app.register(errorHandler)
   await app.register(openapi, { version: opts.version ?? '0.0.0' })
+  await app.register(requireHost)
+  // Wrong keys per address, counted by the client routes' authentication (plugins/client-auth).
+  app.decorate('authFailures', createAuthFailures(opts.authFailures ?? {}, () => clock.now()))
   // Per client key, after authentication (preHandler); health and kie.ai's callbacks opt out.
   const limit = opts.clientRateLimit ?? { max: 600, windowMs: 60_000 }
   await app.register(rateLimit, {

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { dirname, join } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 const url = (what: string) => Type.String({ pattern: '^https?://[^\\s/?#]+[^\\s?#]*$', description: `an http(s) URL ${what}` })
 const int = (what: string) => Type.String({ pattern: '^[0-9]{1,9}$', description: what })
+
+const TRUST_PROXY_DESCRIPTION = 'true, false, or a comma-separated list of proxy IP addresses and CIDRs (or loopback, linklocal, uniquelocal)'
 
 // Every variable the gateway reads. Each `description` completes "NAME must be ...".
 export const EnvSchema = Type.Object({
@@ -46,6 +49,8 @@ export const EnvSchema = Type.Object({
   WEBHOOK_ALLOW_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names or IP addresses' })),
   CLIENT_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
   CLIENT_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
+  AUTH_FAILURES_MAX: Type.Optional(int('a positive whole number of failed authentications')),
+  TRUST_PROXY: Type.Optional(Type.String({ minLength: 1, description: TRUST_PROXY_DESCRIPTION })),
   RESULTS_DIR: Type.Optional(Type.String({ minLength: 1, description: 'a folder path' })),
   RESULT_MAX_BYTES: Type.Optional(int('a positive whole number of bytes')),
   RESULT_HOSTS: Type.Optional(Type.String({ pattern: '^[^\\s,]+(\\s*,\\s*[^\\s,]+)*$', description: 'a comma-separated list of host names (host or host:port)' })),
@@ -84,6 +89,10 @@ export interface Config {
   readonly webhookRetryScheduleMs: readonly number[]
   readonly webhookAllowHosts: readonly string[]
   readonly clientRateLimit: { readonly max: number; readonly windowMs: number }
+  /** Wrong client keys one address may send per minute before it is refused. */
+  readonly authFailuresMax: number
+  /** false: X-Forwarded-For is ignored; else the proxies whose X-Forwarded-For is believed. */
+  readonly trustProxy: boolean | readonly string[]
   readonly results: { readonly dir: string; readonly maxBytes: number; readonly hosts: readonly string[]; readonly ttlMs: number | null }
   /** null: /metrics is open (protect it at the network level). */
   readonly metricsToken: string | null
@@ -193,6 +202,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       max: positive('CLIENT_RATE_LIMIT_MAX', e.CLIENT_RATE_LIMIT_MAX, 600),
       windowMs: positive('CLIENT_RATE_LIMIT_WINDOW_MS', e.CLIENT_RATE_LIMIT_WINDOW_MS, 60_000)
     }),
+    authFailuresMax: positive('AUTH_FAILURES_MAX', e.AUTH_FAILURES_MAX, 20),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     queue: Object.freeze({
       rateLimitMax: positive('KIE_RATE_LIMIT_MAX', e.KIE_RATE_LIMIT_MAX, DEFAULT_QUEUE.rateLimitMax),
       rateLimitWindowMs: positive('KIE_RATE_LIMIT_WINDOW_MS', e.KIE_RATE_LIMIT_WINDOW_MS, DEFAULT_QUEUE.rateLimitWindowMs),
@@ -230,6 +241,28 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   const n = Number(value ?? fallback)
   if (n < 1) throw new ConfigError(`${name} must be at least 1 (got ${JSON.stringify(value)})`)
   return n
+}
+
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * TRUST_PROXY → Fastify's trustProxy. A hop count is refused: Fastify 5 no longer honours one
+ * (it cannot tell a proxy from a client that sends its own X-Forwarded-For), so list the proxies.
+ */
+export function parseTrustProxy(value: string | undefined): boolean | readonly string[] {
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  const entries = splitList(value)
+  const fail = (why: string) => new ConfigError(`TRUST_PROXY must be ${TRUST_PROXY_DESCRIPTION}${why} (got ${JSON.stringify(value)})`)
+  if (/^\d+$/.test(value)) throw fail('; a hop count is not supported, list the proxy addresses')
+  for (const entry of entries) {
+    const [ip = '', prefix, extra] = entry.split('/')
+    const family = isIP(ip)
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32))
+    if (!PROXY_RANGES.has(entry) && (family === 0 || !prefixOk || extra !== undefined)) throw fail(`; ${JSON.stringify(entry)} is neither`)
+  }
+  if (entries.length === 0) throw fail('')
+  return Object.freeze(entries)
 }
 
 export function generateSecret(bytes = 24): string {

@@ -21,6 +21,7 @@ export const UnauthorizedError = createError('GW_UNAUTHORIZED', '%s', 401)
 export const NotFoundError = createError('GW_NOT_FOUND', '%s', 404)
 export const CallbackUnauthorizedError = createError('GW_CALLBACK_UNAUTHORIZED', '%s', 401)
 export const ClientRateLimitedError = createError('GW_RATE_LIMITED', 'Too many requests: at most %s per window for this API key; retry in %s s', 429)
+export const AuthFailuresLimitedError = createError('GW_RATE_LIMITED', 'Too many failed authentications from this address; retry in %s s', 429)
 export const NotReadyError = createError('GW_NOT_READY', '%s', 503)
 
 // kie.ai's answers to a submission, as the client sees them.

@@ -77,6 +77,8 @@ async function main(config: Config) {
       allowLoopback: sandbox
     },
     clientRateLimit: config.clientRateLimit,
+    authFailures: { max: config.authFailuresMax },
+    trustProxy: config.trustProxy,
     metricsToken: config.metricsToken,
     archive: {
       dir: config.results.dir,

@@ -180,7 +180,7 @@ async function setup(c: Ctx, model: Model) {
 beforeAll(async () => {
   process.on('uncaughtException', onCrash)
   process.on('unhandledRejection', onCrash)
-  const big = { clientRateLimit: { max: 1e9, windowMs: 60_000 }, queue: { rateLimitMax: 1e9 } }
+  const big = { clientRateLimit: { max: 1e9, windowMs: 60_000 }, queue: { rateLimitMax: 1e9 }, authFailures: { max: 1e9 } }
   t = await buildTestApp(big)
   hmac = await buildTestApp({ ...big, kieWebhookHmacKey: HMAC_KEY })
   m = newModel()

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { UnauthorizedError } from '../errors.js'
+import { AuthFailuresLimitedError, UnauthorizedError } from '../errors.js'
+import './auth-failures.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,18 +28,29 @@ export function parseClientKey(entry: string): { key: string; clientId: string; 
   return { key: entry, clientId: fp, name: `key-${fp.slice(0, 8)}` }
 }
 
-/** An onRequest hook that admits only the configured client keys. */
+/**
+ * An onRequest hook that admits only the configured client keys. An address with too many
+ * wrong keys (the app's authFailures) is refused, even with a valid key, until its window ends.
+ */
 export function clientAuth(apiKeys: readonly string[]) {
   const known = apiKeys.map(parseClientKey).map((k) => ({ ...k, digest: sha256(k.key) }))
   return async function requireClientKey(request: FastifyRequest, _reply: FastifyReply) {
+    const failures = request.server.authFailures
+    const retryAfter = failures?.blockedFor(request.ip) ?? 0
+    if (retryAfter > 0) throw Object.assign(new AuthFailuresLimitedError(retryAfter), { headers: { 'retry-after': String(retryAfter) } })
     const header = request.headers.authorization
+    // Only a presented credential counts as a guess: a missing header reveals nothing about any key.
+    const refuse = (message: string) => {
+      if (header !== undefined) failures?.fail(request.ip)
+      return new UnauthorizedError(message)
+    }
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
-    if (!match) throw new UnauthorizedError('Missing Authorization: Bearer <api key> header')
+    if (!match) throw refuse('Missing Authorization: Bearer <api key> header')
     // Equal-length digests, every key compared: the timing says nothing about which key or how close.
     const given = sha256(match[1] as string)
     let found: (typeof known)[number] | null = null
     for (const k of known) if (timingSafeEqual(k.digest, given)) found = k
-    if (found === null) throw new UnauthorizedError('Unknown API key')
+    if (found === null) throw refuse('Unknown API key')
     request.clientId = found.clientId
     request.clientName = found.name
   }

@@ -61,7 +61,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       security: [{ bearer: [] }],
       summary: "The task's webhook deliveries and every attempt",
       params: TaskParamsSchema,
-      response: { 200: DeliveryListSchema, 404: Type.Ref(ErrorResponseSchema), 401: Type.Ref(ErrorResponseSchema) }
+      response: { 200: DeliveryListSchema, ...Object.fromEntries([401, 404, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request) => {
     owned(request.params.id, request.clientId)
@@ -74,7 +74,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       security: [{ bearer: [] }],
       summary: 'Send a dead-lettered webhook delivery once more',
       params: TaskParamsSchema,
-      response: { 202: DeliveryListSchema, ...Object.fromEntries([401, 404, 409].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+      response: { 202: DeliveryListSchema, ...Object.fromEntries([401, 404, 409, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request, reply) => {
     owned(request.params.id, request.clientId)

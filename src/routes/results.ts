@@ -31,7 +31,7 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (a
       response: {
         200: Type.Unsafe<Buffer>({ type: 'string', format: 'binary', description: 'The image bytes', examples: ['<binary image>'] }),
         304: Type.Null({ description: 'Not modified', examples: [null] }),
-        ...Object.fromEntries([401, 404, 409, 410].map((c) => [c, Err]))
+        ...Object.fromEntries([401, 404, 409, 410, 429].map((c) => [c, Err]))
       }
     }
   }, async (request, reply) => {

@@ -31,7 +31,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         'idempotency-key': Type.Optional(Type.String({ description: 'Makes retries of this request safe: same key and body, same answer, one task (kept 24 h)' }))
       }),
       body: CreateUpscaleBodySchema,
-      response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 502, 503) }
+      response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
     }
   }, async (request, reply) => {
     const { taskId, imageIndex, waterMark, callbackUrl } = request.body
@@ -130,7 +130,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       summary: 'One upscale task; with ?wait=N, answers as soon as it is final or after N seconds',
       params: TaskParamsSchema,
       querystring: TaskQuerySchema,
-      response: { 200: TaskSchema, ...errors(400, 401, 404) }
+      response: { 200: TaskSchema, ...errors(400, 401, 404, 429) }
     }
   }, async (request) => {
     let row = repo.getOwnedTask(request.params.id, request.clientId)
@@ -152,7 +152,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       security: [{ bearer: [] }],
       summary: "The caller's upscale tasks, newest first",
       querystring: ListQuerySchema,
-      response: { 200: TaskListSchema, ...errors(400, 401) }
+      response: { 200: TaskListSchema, ...errors(400, 401, 429) }
     }
   }, async (request) => {
     const { status, limit = 20, cursor } = request.query
