@@ -16,7 +16,18 @@ import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
 import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
-import { DEFAULT_CREDITS, DEFAULT_QUEUE, DEFAULT_WEBHOOK_RETRY_SCHEDULE, parseDurations, type CreditSettings, type QueueSettings } from './config.js'
+import {
+  DEFAULT_CALLBACK_REFUSED_LOG_MAX,
+  DEFAULT_CREDITS,
+  DEFAULT_QUEUE,
+  DEFAULT_RETENTION,
+  DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS,
+  DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+  parseDurations,
+  type CreditSettings,
+  type QueueSettings
+} from './config.js'
+import { createRetention, type RetentionSettings } from './db/retention.js'
 import deliveryRoutes from './routes/deliveries.js'
 import resultRoutes from './routes/results.js'
 import { DEFAULT_ARCHIVE, type ArchiveSettings } from './archive/worker.js'
@@ -42,11 +53,25 @@ export interface AppOptions {
   queue?: Partial<QueueSettings>
   /** How often kie.ai's credit balance is asked, and when it is low. */
   credits?: Partial<CreditSettings>
+  /** How long each growing table keeps its rows. */
+  retention?: Partial<RetentionSettings>
+  /** Refused callback deliveries stored per minute per source address (CALLBACK_REFUSED_LOG_MAX). */
+  callbackRefusedLogMax?: number
+  /** The kie.ai client's timeout: a request cut off by a crash may have arrived this late. */
+  kieTimeoutMs?: number
   /** Background sender and reconciler; route tests turn them off and call them directly. */
   workers?: boolean
   random?: () => number
   /** Webhooks to clients; without a secret, callbackUrl is refused. */
-  webhooks?: { secret: string | null; scheduleMs?: readonly number[]; allowHosts?: readonly string[]; allowLoopback?: boolean; timeoutMs?: number }
+  webhooks?: {
+    secret: string | null
+    scheduleMs?: readonly number[]
+    allowHosts?: readonly string[]
+    allowLoopback?: boolean
+    timeoutMs?: number
+    /** How long a success webhook waits for its archive (WEBHOOK_ARCHIVE_WAIT_MS). */
+    archiveWaitMs?: number
+  }
   clientRateLimit?: { max: number; windowMs: number }
   /** Wrong client keys one address may send per window before it is refused (429). */
   authFailures?: Partial<AuthFailureSettings>
@@ -146,10 +171,14 @@ export async function buildApp(opts: AppOptions) {
       secret: opts.webhooks?.secret ?? null,
       scheduleMs: opts.webhooks?.scheduleMs ?? parseDurations(DEFAULT_WEBHOOK_RETRY_SCHEDULE),
       timeoutMs: opts.webhooks?.timeoutMs ?? 10_000,
+      archiveWaitMs: opts.webhooks?.archiveWaitMs ?? DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS,
       policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
     },
     archive: opts.archive ? { ...DEFAULT_ARCHIVE, ...opts.archive } : null,
     credits: { ...DEFAULT_CREDITS, ...opts.credits },
+    retention: createRetention(opts.db),
+    retentionSettings: { ...DEFAULT_RETENTION, ...opts.retention },
+    callbackRefusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX,
     wakeSender: () => workers.wakeSender(),
     wakeReconciler: () => workers.wakeReconciler(),
     wakeWebhooks: () => workers.wakeWebhooks(),
@@ -159,7 +188,7 @@ export async function buildApp(opts: AppOptions) {
   app.decorate('services', services)
 
   // After a crash: requests that may have reached kie.ai are never resent; leases are void.
-  const recovered = repo.recover(clock.now())
+  const recovered = repo.recover(clock.now(), opts.kieTimeoutMs ?? 20_000)
   if (recovered.unknown > 0) app.log.warn(recovered, 'recovered tasks whose kie.ai request was in flight at the last stop')
 
   app.addHook('preClose', async () => waiters.releaseAll())

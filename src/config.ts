@@ -3,6 +3,10 @@ import { isIP } from 'node:net'
 import { dirname, join } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import type { RetentionSettings } from './db/retention.js'
+import { IDEMPOTENCY_TTL_MS } from './tasks/idempotency.js'
+
+const DAY_MS = 86_400_000
 
 const url = (what: string) => Type.String({ pattern: '^https?://[^\\s/?#]+[^\\s?#]*$', description: `an http(s) URL ${what}` })
 const int = (what: string) => Type.String({ pattern: '^[0-9]{1,9}$', description: what })
@@ -42,6 +46,11 @@ export const EnvSchema = Type.Object({
   KIE_SERVER_ERROR_RETRIES: Type.Optional(int('a whole number of retries')),
   KIE_CREDITS_POLL_MS: Type.Optional(int('a positive whole number of milliseconds')),
   KIE_CREDITS_WARN_BELOW: Type.Optional(int('a whole number of credits')),
+  CALLBACK_REFUSED_LOG_MAX: Type.Optional(int('a whole number of deliveries per minute')),
+  CALLBACK_LOG_RETENTION_DAYS: Type.Optional(int('a positive whole number of days')),
+  WEBHOOK_LOG_RETENTION_DAYS: Type.Optional(int('a positive whole number of days')),
+  TASK_RETENTION_DAYS: Type.Optional(int('a positive whole number of days')),
+  WEBHOOK_ARCHIVE_WAIT_MS: Type.Optional(int('a whole number of milliseconds')),
   WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{22,}={0,2}$', description: 'a Standard Webhooks secret: whsec_ followed by base64 of at least 16 bytes' })),
   WEBHOOK_RETRY_SCHEDULE: Type.Optional(
     Type.String({ pattern: '^\\s*\\d+(ms|s|m|h|d)\\s*(,\\s*\\d+(ms|s|m|h|d)\\s*)*$', description: 'a comma-separated list of delays such as 5s,5m,30m,2h' })
@@ -99,6 +108,11 @@ export interface Config {
   /** Where sandbox mode runs the built-in simulator (loopback only). */
   readonly sandboxSimulatorPort: number
   readonly credits: CreditSettings
+  /** Refused callback deliveries stored per minute per source address; the rest are only counted. */
+  readonly callbackRefusedLogMax: number
+  readonly retention: RetentionSettings
+  /** How long a success webhook waits for the result archive before it goes anyway. */
+  readonly webhookArchiveWaitMs: number
 }
 
 /** How often kie.ai's credit balance is asked, and below what it is worth a warning. */
@@ -106,6 +120,15 @@ export interface CreditSettings {
   readonly pollMs: number
   readonly warnBelow: number
 }
+
+export const DEFAULT_RETENTION: RetentionSettings = Object.freeze({
+  callbackLogMs: 30 * DAY_MS,
+  webhookLogMs: 30 * DAY_MS,
+  taskMs: null,
+  idempotencyMs: IDEMPOTENCY_TTL_MS
+})
+export const DEFAULT_CALLBACK_REFUSED_LOG_MAX = 60
+export const DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS = 60_000
 
 export const DEFAULT_CREDITS: CreditSettings = Object.freeze({ pollMs: 300_000, warnBelow: 100 })
 
@@ -216,6 +239,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       circuitFailureThreshold: positive('CIRCUIT_FAILURE_THRESHOLD', e.CIRCUIT_FAILURE_THRESHOLD, DEFAULT_QUEUE.circuitFailureThreshold),
       circuitCooldownMs: Number(e.CIRCUIT_COOLDOWN_MS ?? DEFAULT_QUEUE.circuitCooldownMs),
       serverErrorRetries: Number(e.KIE_SERVER_ERROR_RETRIES ?? DEFAULT_QUEUE.serverErrorRetries)
+    }),
+    callbackRefusedLogMax: Number(e.CALLBACK_REFUSED_LOG_MAX ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX),
+    webhookArchiveWaitMs: Number(e.WEBHOOK_ARCHIVE_WAIT_MS ?? DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS),
+    retention: Object.freeze({
+      callbackLogMs: positive('CALLBACK_LOG_RETENTION_DAYS', e.CALLBACK_LOG_RETENTION_DAYS, 30) * DAY_MS,
+      webhookLogMs: positive('WEBHOOK_LOG_RETENTION_DAYS', e.WEBHOOK_LOG_RETENTION_DAYS, 30) * DAY_MS,
+      taskMs: e.TASK_RETENTION_DAYS ? positive('TASK_RETENTION_DAYS', e.TASK_RETENTION_DAYS, 1) * DAY_MS : null,
+      idempotencyMs: IDEMPOTENCY_TTL_MS
     }),
     credits: Object.freeze({
       pollMs: positive('KIE_CREDITS_POLL_MS', e.KIE_CREDITS_POLL_MS, DEFAULT_CREDITS.pollMs),

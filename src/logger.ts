@@ -22,7 +22,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     level,
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
     redact: { paths: REDACT, censor: '[redacted]' },
+    // Any line's url (the sandbox simulator logs each callback URL it calls) loses its token.
     serializers: {
+      url: (url: unknown) => (typeof url === 'string' ? redactUrl(url) : url),
       req: (req: FastifyRequest) => ({
         method: req.method,
         url: redactUrl(req.url),

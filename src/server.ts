@@ -69,12 +69,16 @@ async function main(config: Config) {
     previousKieWebhookHmacKeys: config.previousKieWebhookHmacKeys,
     queue: config.queue,
     credits: config.credits,
+    retention: config.retention,
+    callbackRefusedLogMax: config.callbackRefusedLogMax,
+    kieTimeoutMs: config.kieTimeoutMs,
     webhooks: {
       secret: webhookSecret,
       scheduleMs: config.webhookRetryScheduleMs,
       allowHosts: config.webhookAllowHosts,
       // Sandbox receivers usually run on the same machine.
-      allowLoopback: sandbox
+      allowLoopback: sandbox,
+      archiveWaitMs: config.webhookArchiveWaitMs
     },
     clientRateLimit: config.clientRateLimit,
     authFailures: { max: config.authFailuresMax },

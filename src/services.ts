@@ -2,6 +2,7 @@ import type { ArchiveSettings } from './archive/worker.js'
 import type { Clock } from './clock.js'
 import type { CreditSettings, QueueSettings } from './config.js'
 import type { Repository, TaskRow } from './db/repository.js'
+import type { Retention, RetentionSettings } from './db/retention.js'
 import type { KieClient } from './kie/client.js'
 import type { Metrics } from './metrics.js'
 import type { Dispatcher } from './submission/dispatcher.js'
@@ -25,10 +26,13 @@ export interface Services {
   dispatcher: Dispatcher
   /** Long-polling requests, woken when their task becomes final. */
   waiters: Waiters
-  webhooks: { secret: string | null; scheduleMs: readonly number[]; timeoutMs: number; policy: SsrfPolicy }
+  webhooks: { secret: string | null; scheduleMs: readonly number[]; timeoutMs: number; archiveWaitMs: number; policy: SsrfPolicy }
   /** null: results are not archived. */
   archive: ArchiveSettings | null
   credits: CreditSettings
+  retention: Retention
+  retentionSettings: RetentionSettings
+  callbackRefusedLogMax: number
   /** Tells the sender that a task joined the queue. */
   wakeSender(): void
   /** Tells the reconciler that a task is due for record-info now. */

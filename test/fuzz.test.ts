@@ -180,7 +180,8 @@ async function setup(c: Ctx, model: Model) {
 beforeAll(async () => {
   process.on('uncaughtException', onCrash)
   process.on('unhandledRejection', onCrash)
-  const big = { clientRateLimit: { max: 1e9, windowMs: 60_000 }, queue: { rateLimitMax: 1e9 }, authFailures: { max: 1e9 } }
+  // Every refused callback is stored here (the per-source bound has its own test, security-callbacks).
+  const big = { clientRateLimit: { max: 1e9, windowMs: 60_000 }, queue: { rateLimitMax: 1e9 }, callbackRefusedLogMax: 1e9, authFailures: { max: 1e9 } }
   t = await buildTestApp(big)
   hmac = await buildTestApp({ ...big, kieWebhookHmacKey: HMAC_KEY })
   m = newModel()
@@ -577,21 +578,30 @@ async function fuzzCallbacks(c: Ctx, model: Model, signed: boolean, salt: number
       expect(count(c, 'tasks')).toBe(tasksBefore)
       bump(model, `cb:${genuine ? 'genuine' : 'forged'}:${res.statusCode}`)
 
-      // Every delivery that reaches the route is stored, exactly once, raw; nothing else is.
+      // Whether the handler itself answered (rather than Fastify, before it).
       const handlerAnswered = res.statusCode === 200 || res.json().code === 'GW_CALLBACK_UNAUTHORIZED' ||
         (res.json().code === 'GW_NOT_FOUND' && String(res.json().message).startsWith('Task '))
       if (reaches !== null) expect(handlerAnswered, res.body).toBe(reaches)
-      expect(newDeliveries).toBe(handlerAnswered ? 1 : 0)
-      if (newDeliveries === 1) {
-        model.callbacksStored++
-        const d = c.db.prepare('SELECT * FROM callback_deliveries ORDER BY id DESC LIMIT 1').get() as Record<string, unknown>
-        expect(d.body).toBe(skipsBody ? '' : bytes.toString('utf8'))
-        expect(d.http_status).toBe(res.statusCode)
-        expect(d.task_id).toBe(taskId)
-        expect(d.content_type).toBe(r.contentType ?? null)
-        expect(['accepted', 'ignored_final', 'ambiguous', 'duplicate_upstream_task'].includes(d.verdict as string)).toBe(res.statusCode === 200)
+      // Every delivery is stored, exactly once: whole once its token is valid, else (a stranger's)
+      // its size, hash and first 4 KB; one refused unread (413) by its declared size.
+      expect(newDeliveries, res.body).toBe(1)
+      model.callbacksStored++
+      const d = c.db.prepare('SELECT * FROM callback_deliveries ORDER BY id DESC LIMIT 1').get() as Record<string, unknown>
+      const sent = skipsBody ? Buffer.alloc(0) : bytes
+      const tooLarge = res.statusCode === 413
+      // A content type Fastify cannot read is refused before the body is read, too.
+      const unread = tooLarge || (!handlerAnswered && (skew !== 0 || ct === 'odd') && d.body === '')
+      const kept = unread ? Buffer.alloc(0) : handlerAnswered && tokenValid ? sent : sent.subarray(0, 4096)
+      expect(d.body).toBe(kept.toString('utf8'))
+      if (!unread && skew === 0) {
+        expect(d.body_bytes).toBe(sent.length)
+        expect(d.body_sha256).toBe(createHash('sha256').update(sent).digest('hex'))
       }
-      const verdict = newDeliveries === 1 ? ((c.db.prepare('SELECT verdict FROM callback_deliveries ORDER BY id DESC LIMIT 1').get() as { verdict: string }).verdict) : null
+      expect(d.http_status).toBe(res.statusCode)
+      if (handlerAnswered) expect(d.task_id).toBe(taskId)
+      expect(d.content_type).toBe(r.contentType ?? null)
+      expect(['accepted', 'ignored_final', 'ambiguous', 'duplicate_upstream_task'].includes(d.verdict as string)).toBe(res.statusCode === 200)
+      const verdict = d.verdict as string
 
       // Only a genuine callback (valid token for a real task, valid signature when required) may change it.
       if (!genuine || (signed && !sigOk)) {

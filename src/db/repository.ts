@@ -50,7 +50,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       ORDER BY at LIMIT 1 OFFSET @index`),
     insertSlot: db.prepare('INSERT INTO send_slots (started_at) VALUES (?) RETURNING id'),
     slotDone: db.prepare('UPDATE send_slots SET arrived_by = @now WHERE id = @id'),
-    closeOpenSlots: db.prepare('UPDATE send_slots SET arrived_by = ? WHERE arrived_by IS NULL'),
+    // kie.ai may count a request when it answers it, as late as the client's timeout allows.
+    closeOpenSlots: db.prepare('UPDATE send_slots SET arrived_by = started_at + ? WHERE arrived_by IS NULL'),
     pruneSlots: db.prepare('DELETE FROM send_slots WHERE arrived_by <= ?'),
     beginSend: db.prepare(`UPDATE tasks SET send_state = 'sending', sent_at = @now, attempts = attempts + 1,
         lease_owner = NULL, lease_until = NULL, updated_at = @now
@@ -110,11 +111,12 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     idempotencyKey: db.prepare('SELECT * FROM idempotency_keys WHERE owner = ? AND key = ?'),
     saveIdempotentResponse: db.prepare(`UPDATE idempotency_keys SET response_status = @status, response_body = @body
       WHERE owner = @owner AND key = @key`),
-    pruneIdempotencyKeys: db.prepare('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    // A success is announced once its archive is stored or has failed, so the link in it works.
+    // A success is announced once its archive is stored or has failed, so the link in it works,
+    // but it waits for the archive at most @archiveWaitMs: a slow download never holds it for days.
     dueWebhooks: db.prepare(`SELECT id FROM webhook_deliveries d
       WHERE state = 'pending' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
-        AND NOT EXISTS (SELECT 1 FROM result_files r WHERE r.task_id = d.task_id AND r.status = 'pending')
+        AND (d.created_at <= @now - @archiveWaitMs
+          OR NOT EXISTS (SELECT 1 FROM result_files r WHERE r.task_id = d.task_id AND r.status = 'pending'))
       ORDER BY next_attempt_at LIMIT @limit`),
     insertResultFiles: db.prepare(`INSERT INTO result_files (task_id, idx, url, next_attempt_at, created_at, updated_at)
       SELECT @taskId, CAST(key AS INTEGER), value, @now, @now, @now FROM json_each(@urls)`),
@@ -147,8 +149,10 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
         lease_until = NULL, updated_at = @now
       WHERE task_id = @taskId AND state = 'dead' RETURNING *`),
     insertDelivery: db.prepare(`INSERT INTO callback_deliveries
-      (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address, body)
-      VALUES (@receivedAt, @taskId, @kieTaskId, @verdict, @httpStatus, @contentType, @signature, @signatureTimestamp, @remoteAddress, @body)`),
+      (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address,
+       body, body_bytes, body_sha256)
+      VALUES (@receivedAt, @taskId, @kieTaskId, @verdict, @httpStatus, @contentType, @signature, @signatureTimestamp, @remoteAddress,
+       @body, @bodyBytes, @bodySha256)`),
     deliveriesFor: db.prepare('SELECT * FROM callback_deliveries WHERE task_id = ? ORDER BY id'),
     eventsFor: db.prepare('SELECT from_status, to_status, source, at FROM task_events WHERE task_id = ? ORDER BY id'),
     getSetting: db.prepare('SELECT value FROM settings WHERE name = ?'),
@@ -206,7 +210,6 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     saveIdempotentResponse: (owner: string, key: string, status: number, body: string) =>
       s.saveIdempotentResponse.run({ owner, key, status, body }),
     idempotencyKey: (owner: string, key: string) => s.idempotencyKey.get(owner, key) as IdempotencyRow | undefined,
-    pruneIdempotencyKeys: (olderThan: number) => s.pruneIdempotencyKeys.run(olderThan).changes,
     getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
     getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
     listTasks: (q: ListQuery): TaskRow[] =>
@@ -269,13 +272,13 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     failPastDeadline: (now: number, message: string) =>
       failEach(s.pastDeadline.all(now) as Array<{ id: string }>, 'GW_UPSTREAM_UNAVAILABLE', message, now, 'deadline'),
     /** After a crash: sends that may have gone out wait for their callback; leases are void. */
-    recover: db.transaction((now: number): { unknown: number; released: number } => {
+    recover: db.transaction((now: number, requestTimeoutMs: number): { unknown: number; released: number } => {
       const orphans = s.orphanedSends.all() as Array<{ id: string }>
       for (const { id } of orphans) {
         s.markOutcomeUnknown.run({ id, now, reason: 'the gateway stopped while this request was in flight', source: 'recovery' })
       }
-      // Requests cut off by the crash may have arrived up to now.
-      s.closeOpenSlots.run(now)
+      // A request cut off by the crash ends as late as it could have: its start plus the timeout.
+      s.closeOpenSlots.run(requestTimeoutMs)
       // One process owns the database: whatever the last one held is free again.
       const released = s.releaseLeases.run().changes + s.releaseWebhookLeases.run().changes + s.releaseResultLeases.run().changes
       return { unknown: orphans.length, released }
@@ -301,8 +304,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
       return changed
     }),
     /** Leases webhook deliveries that are due, oldest first. */
-    claimWebhooks: db.transaction((now: number, leaseMs: number, limit: number): WebhookDeliveryRow[] =>
-      (s.dueWebhooks.all({ now, limit }) as Array<{ id: number }>).map(
+    claimWebhooks: db.transaction((now: number, leaseMs: number, limit: number, archiveWaitMs: number): WebhookDeliveryRow[] =>
+      (s.dueWebhooks.all({ now, limit, archiveWaitMs }) as Array<{ id: number }>).map(
         ({ id }) => s.leaseWebhook.get({ id, until: now + leaseMs }) as WebhookDeliveryRow
       )
     ),

@@ -83,7 +83,10 @@ export interface CallbackDelivery {
   signature: string | null
   signatureTimestamp: string | null
   remoteAddress: string | null
+  /** The whole body, or only its first 4 KB for a delivery refused before its token was valid. */
   body: string
+  bodyBytes: number
+  bodySha256: string | null
 }
 
 /** What a stored callback does to its task, in the same transaction. */

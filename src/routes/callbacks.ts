@@ -8,10 +8,14 @@ import { parseCallback } from '../kie/callback-payload.js'
 import { verifyKieSignature } from '../kie/signature.js'
 import type { Services } from '../services.js'
 import { createGroupCommit } from '../db/group-commit.js'
+import { createRefusalBudget, readBody, storedBody, type ReadBody } from '../kie/callback-log.js'
+import { errorCodes, type FastifyRequest } from 'fastify'
 
 // kie.ai retries 1, 5 and 15 minutes late and may not re-sign: 30 minutes covers the last retry.
 const SIGNATURE_MAX_AGE_MS = 30 * 60_000
 const UNSIGNED_WARNING_EVERY_MS = 10 * 60_000
+const BODY_LIMIT = 64 * 1024
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
 const CallbackQuerySchema = Type.Object(
   {
@@ -59,7 +63,58 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
 
   // Keep the body exactly as sent (whatever its content type): every delivery is stored raw.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body))
+  // Streamed: a stranger's body is hashed and cut to 4 KB as it arrives, never buffered whole.
+  app.addContentTypeParser('*', (request, payload, done) => {
+    const { task, token } = request.query as { task?: unknown; token?: unknown }
+    if (Number(request.headers['content-length']) > BODY_LIMIT) return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined)
+    const trusted = typeof task === 'string' && typeof token === 'string' && verifyCallbackToken(tokenSecrets, task, token)
+    const declared = request.headers['content-length'] === undefined ? null : Number(request.headers['content-length'])
+    readBody(payload, trusted, BODY_LIMIT).then(
+      (body) =>
+        body === 'too_large' ? done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE(), undefined)
+        // As Fastify's own parsers do: a body that disagrees with its Content-Length is refused.
+        : declared !== null && body.bytes !== declared ? done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH(), undefined)
+        : done(null, body),
+      (err: Error) => done(err, undefined)
+    )
+  })
+
+  const refusals = createRefusalBudget(services.callbackRefusedLogMax)
+  const handled = new WeakSet<FastifyRequest>()
+  /** The delivery as it arrived (its body whole only if the token proved it is kie.ai's: see the parser). */
+  const deliveryOf = (request: FastifyRequest, taskId: string | null, verdict: string, httpStatus: number): CallbackDelivery => {
+    const declared = Number(request.headers['content-length'])
+    const read = request.body as ReadBody | null | undefined
+    const raw = read != null ? storedBody(read) : declared > 0 ? null : storedBody({ kept: Buffer.alloc(0), bytes: 0, sha256: EMPTY_SHA256 })
+    return {
+      receivedAt: clock.now(),
+      taskId,
+      kieTaskId: null,
+      verdict,
+      httpStatus,
+      contentType: header(request.headers['content-type']),
+      signature: header(request.headers['x-webhook-signature']),
+      signatureTimestamp: header(request.headers['x-webhook-timestamp']),
+      remoteAddress: request.ip,
+      // A body refused unread (413) is known by its declared length only.
+      ...(raw ?? { body: '', bodyBytes: Number.isSafeInteger(declared) ? declared : 0, bodySha256: null })
+    }
+  }
+  /** A refusal before any token was valid: bounded per source, and beyond the budget only counted. */
+  const recordStranger = async (delivery: CallbackDelivery) => {
+    if (refusals.take(delivery.remoteAddress ?? '', delivery.receivedAt)) await record(delivery)
+    else services.metrics.callbacks.inc({ verdict: delivery.verdict })
+  }
+
+  // Refusals before the handler runs (body too large, a duplicated or over-long parameter) are kept too.
+  app.addHook('onError', async (request, _reply, error) => {
+    if (handled.has(request)) return
+    const code = (error as { code?: string }).code
+    const verdict = code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'body_too_large' : (error as { validation?: unknown }).validation ? 'bad_query' : 'malformed_request'
+    const taskId = (request.query as { task?: unknown } | undefined)?.task
+    await recordStranger(deliveryOf(request, typeof taskId === 'string' ? taskId.slice(0, 64) : null, verdict, error.statusCode ?? 400))
+    request.log.warn({ verdict }, 'callback refused')
+  })
 
   app.post('/callbacks/mj', {
     config: { rateLimit: false },
@@ -74,20 +129,15 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       response: { 200: Received, ...Object.fromEntries([400, 401, 404, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request) => {
+    handled.add(request)
     const { task: taskId, token } = request.query
     if (taskId) request.logRefs.taskId = taskId
-    const delivery: CallbackDelivery = {
-      receivedAt: clock.now(),
-      taskId: taskId ?? null,
-      kieTaskId: null,
-      verdict: 'accepted',
-      httpStatus: 200,
-      contentType: header(request.headers['content-type']),
-      signature: header(request.headers['x-webhook-signature']),
-      signatureTimestamp: header(request.headers['x-webhook-timestamp']),
-      remoteAddress: request.ip,
-      body: typeof (request.body as unknown) === 'string' ? (request.body as unknown as string) : ''
+    if (!taskId || !token || !verifyCallbackToken(tokenSecrets, taskId, token)) {
+      await recordStranger(deliveryOf(request, taskId ?? null, 'bad_token', 401))
+      request.log.warn({ taskId, verdict: 'bad_token' }, 'callback refused')
+      throw new CallbackUnauthorizedError('Callback token is missing or invalid')
     }
+    const delivery = deliveryOf(request, taskId, 'accepted', 200)
     const refuse = async (verdict: string, error: Error & { statusCode?: number }, effect?: CallbackEffect) => {
       await record({ ...delivery, verdict, httpStatus: error.statusCode ?? 400 }, effect)
       request.log.warn({ taskId, kieTaskId: delivery.kieTaskId, verdict }, 'callback refused')
@@ -99,9 +149,6 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
       return changed
     }
 
-    if (!taskId || !token || !verifyCallbackToken(tokenSecrets, taskId, token)) {
-      throw await refuse('bad_token', new CallbackUnauthorizedError('Callback token is missing or invalid'))
-    }
     const task = repo.getTask(taskId)
     if (!task) throw await refuse('unknown_task', new NotFoundError(`Task ${taskId} not found`))
     const parsed = parseCallback(delivery.body)

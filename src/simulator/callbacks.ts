@@ -8,6 +8,9 @@ import type { CallbackBody } from './views.js'
 /** kie.ai retries a failed callback after 1, 5 and 15 minutes, then gives up. */
 export const RETRY_DELAYS_MS = [60_000, 300_000, 900_000] as const
 
+/** A callback URL as logged: its token (the receiver's secret) never reaches a log line. */
+const logged = (url: string): string => url.replace(/([?&]token=)[^&#]*/g, '$1[redacted]')
+
 export interface CallbackAttempt {
   taskId: string
   url: string
@@ -68,7 +71,7 @@ export class CallbackDispatcher {
         }
         const delay = RETRY_DELAYS_MS[round]
         if (delay === undefined) {
-          this.#deps.log.warn({ taskId, url, status }, 'simulator: callback given up after retries')
+          this.#deps.log.warn({ taskId, url: logged(url), status }, 'simulator: callback given up after retries')
           return
         }
         this.#deps.timers.after(delay * this.#deps.retryScale, () => run(round + 1))
@@ -91,7 +94,7 @@ export class CallbackDispatcher {
     const at = Date.now()
     const status = await this.#post(url, JSON.stringify(payload), headers)
     this.#deps.record({ taskId, url, attempt, at, status, body: payload, headers, duplicate })
-    this.#deps.log.info({ taskId, url, attempt, status, duplicate }, 'simulator: callback attempt')
+    this.#deps.log.info({ taskId, url: logged(url), attempt, status, duplicate }, 'simulator: callback attempt')
     return status
   }
 

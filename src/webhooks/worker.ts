@@ -14,6 +14,8 @@ export interface WebhookDeps {
   scheduleMs: readonly number[]
   policy: SsrfPolicy
   timeoutMs: number
+  /** How long a success waits for its archive before it is sent with the archive still pending. */
+  archiveWaitMs: number
   log: FastifyBaseLogger
   random?: () => number
   onAttempt?: (outcome: 'delivered' | 'retry' | 'dead') => void
@@ -58,7 +60,7 @@ async function attempt(deps: WebhookDeps, delivery: WebhookDeliveryRow) {
 /** Sends the webhook deliveries that are due; returns the delay before the next run. */
 export async function deliverDue(deps: WebhookDeps): Promise<number> {
   const now = deps.clock.now()
-  const due = deps.repo.claimWebhooks(now, LEASE_MS, BATCH)
+  const due = deps.repo.claimWebhooks(now, LEASE_MS, BATCH, deps.archiveWaitMs)
   await Promise.all(due.map((d) => attempt(deps, d)))
   if (due.length > 0) return 0
   const next = deps.repo.nextWebhookAt()

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { Services } from '../services.js'
-import { IDEMPOTENCY_TTL_MS } from '../tasks/idempotency.js'
 import { createLoop } from './loop.js'
 import { createCreditWatch } from './credits.js'
+import { pruneDue } from './retention.js'
 import { reconcileOnce } from './reconciler.js'
 import { sendDue } from './sender.js'
 import { deliverDue } from '../webhooks/worker.js'
@@ -28,7 +28,6 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
         log,
         onPoll: (result) => services.metrics.reconcilePolls.inc({ result })
       })
-      repo.pruneIdempotencyKeys(clock.now() - IDEMPOTENCY_TTL_MS)
       // At most MAX_POLLS_PER_SECOND polls a run, and a run starts a second after the last one ended.
       return 1000
     },
@@ -52,6 +51,7 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
         : 60_000,
     log
   )
+  const retention = createLoop('retention', async () => pruneDue({ retention: services.retention, settings: services.retentionSettings, clock, log }), log)
   const credits = createLoop('credits', createCreditWatch({ kie: services.kie, settings: services.credits, log }), log)
   if (enabled) {
     app.addHook('onReady', async () => {
@@ -64,13 +64,14 @@ export function registerWorkers(app: FastifyInstance, services: Services, enable
       webhooks.start()
       archive.start()
       credits.start()
+      retention.start()
     })
   }
   app.addHook('preClose', async () => {
     void dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   app.addHook('onClose', async () => {
-    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop(), credits.stop()])
+    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop(), credits.stop(), retention.stop()])
     await dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   return {
