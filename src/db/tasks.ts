@@ -1,0 +1,128 @@
+import type { Db } from './open.js'
+import type { Archive } from './archive.js'
+import type { ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus } from './rows.js'
+
+export interface TasksDeps {
+  hooks: RepositoryHooks
+  /** Where `finish` queues a success's results when `hooks.archiveResults` is set. */
+  archive: Pick<Archive, 'queueResults'>
+}
+
+/** Tasks: creation, reading, the final transition (`finish`), reconciliation and sweeps. */
+export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
+  const s = {
+    insertTask: db.prepare(`INSERT INTO tasks
+      (id, owner, status, parent_task_id, image_index, water_mark, callback_url, next_attempt_at, submit_deadline_at,
+       created_at, updated_at, last_activity_at)
+      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @callbackUrl, @now, @submitDeadlineAt, @now, @now, @now)
+      RETURNING *`),
+    byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
+    byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
+    list: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND seq < @beforeSeq
+      ORDER BY seq DESC LIMIT @limit`),
+    listByStatus: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND status = @status AND seq < @beforeSeq
+      ORDER BY seq DESC LIMIT @limit`),
+    finish: db.prepare(`UPDATE tasks SET status = @status, status_source = @source, result_urls = @resultUrls,
+        error_code = @errorCode, error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
+        completed_at = @completedAt, updated_at = @now, last_activity_at = @now, lease_owner = NULL, lease_until = NULL
+      WHERE id = @id AND status IN ('queued', 'submitted')`),
+
+    // A callback that settles nothing: ask record-info at once (and learn the kie.ai id if lost).
+    reconcileNow: db.prepare(`UPDATE tasks SET reconcile_at = @now, kie_task_id = coalesce(kie_task_id, @kieTaskId),
+        last_activity_at = CASE WHEN @alive = 1 THEN @now ELSE last_activity_at END
+      WHERE id = @id AND status = 'submitted'`),
+    learnKieTaskIdWhileSending: db.prepare(`UPDATE tasks SET kie_task_id = @kieTaskId
+      WHERE id = @id AND status = 'queued' AND send_state = 'sending' AND kie_task_id IS NULL`),
+
+    // Reconciliation and sweeps.
+    dueForReconcile: db.prepare(`SELECT * FROM tasks
+      WHERE status = 'submitted' AND kie_task_id IS NOT NULL AND reconcile_at <= @now
+      ORDER BY reconcile_at LIMIT @limit`),
+    noteReconcile: db.prepare(`UPDATE tasks SET reconcile_at = @nextAt, reconcile_attempts = reconcile_attempts + 1,
+        upstream_state = @state,
+        last_activity_at = CASE WHEN @alive = 1 THEN @now ELSE last_activity_at END
+      WHERE id = @id AND status = 'submitted'`),
+    // A task due for a poll gets that poll first: record-info may hold its outcome.
+    timedOut: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NOT NULL
+      AND last_activity_at <= @before AND (reconcile_at IS NULL OR reconcile_at > @now) LIMIT 500`),
+    unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ? LIMIT 500`),
+    pastDeadline: db.prepare(`SELECT id FROM tasks
+      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ? LIMIT 500`),
+    statusCounts: db.prepare('SELECT status, n FROM task_status_counts'),
+    eventsFor: db.prepare('SELECT from_status, to_status, source, at FROM task_events WHERE task_id = ? ORDER BY id')
+  }
+
+  /**
+   * The one way a task becomes final; forward-only: a task that is already final never changes.
+   * The "task became final" fan-out lives here: the archive queue and the `onFinal` hook.
+   */
+  const finish = db.transaction((
+    id: string,
+    outcome: Outcome,
+    now: number,
+    source: StatusSource,
+    kieTaskId: string | null = null,
+    completedAt: number = now
+  ): boolean => {
+    const changed = s.finish.run({
+      id,
+      now,
+      source,
+      kieTaskId,
+      completedAt,
+      status: outcome.status,
+      resultUrls: outcome.status === 'succeeded' ? JSON.stringify(outcome.resultUrls) : null,
+      errorCode: outcome.status === 'failed' ? outcome.code : null,
+      errorMessage: outcome.status === 'failed' ? outcome.message : null
+    }).changes === 1
+    if (changed && hooks.archiveResults && outcome.status === 'succeeded') {
+      archive.queueResults(id, outcome.resultUrls, now)
+    }
+    // Deferred: the transaction around this call must commit before anyone reads the result.
+    if (changed && hooks.onFinal) setImmediate(hooks.onFinal, id)
+    return changed
+  })
+
+  const failEach = (ids: Array<{ id: string }>, code: string, message: string, now: number, source: StatusSource) =>
+    ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
+
+  return {
+    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, callbackUrl: t.callbackUrl ?? null, now }) as TaskRow,
+    getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
+    getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
+    listTasks: (q: ListQuery): TaskRow[] =>
+      (q.status ? s.listByStatus : s.list).all({
+        owner: q.owner,
+        status: q.status,
+        beforeSeq: q.beforeSeq ?? Number.MAX_SAFE_INTEGER,
+        limit: q.limit
+      }) as TaskRow[],
+    finish,
+    /**
+     * An ambiguous signal: a submitted task is polled at once; a task still sending only learns
+     * its kie.ai id. Returns whether a submitted task changed.
+     */
+    reconcileNow: (id: string, now: number, kieTaskId: string | null, alive: boolean): boolean => {
+      const args = { id, now, kieTaskId, alive: alive ? 1 : 0 }
+      const changed = s.reconcileNow.run(args).changes === 1
+      if (!changed && kieTaskId !== null) s.learnKieTaskIdWhileSending.run(args)
+      return changed
+    },
+
+    dueForReconcile: (now: number, limit: number) => s.dueForReconcile.all({ now, limit }) as TaskRow[],
+    noteReconcile: (id: string, now: number, nextAt: number, state: string, alive: boolean) =>
+      s.noteReconcile.run({ id, now, nextAt, state, alive: alive ? 1 : 0 }).changes === 1,
+    failTimedOut: (now: number, timeoutMs: number, message: string) =>
+      failEach(s.timedOut.all({ before: now - timeoutMs, now }) as Array<{ id: string }>, 'GW_TIMEOUT', message, now, 'timeout'),
+    failUnknownOutcomes: (now: number, afterMs: number, message: string) =>
+      failEach(s.unknownExpired.all(now - afterMs) as Array<{ id: string }>, 'GW_UPSTREAM_OUTCOME_UNKNOWN', message, now, 'timeout'),
+    failPastDeadline: (now: number, message: string) =>
+      failEach(s.pastDeadline.all(now) as Array<{ id: string }>, 'GW_UPSTREAM_UNAVAILABLE', message, now, 'deadline'),
+    /** Four rows kept by triggers: cheap on every scrape. */
+    statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
+    taskEvents: (taskId: string) =>
+      s.eventsFor.all(taskId) as Array<{ from_status: TaskStatus | null; to_status: TaskStatus; source: StatusSource; at: number }>
+  }
+}
+
+export type Tasks = ReturnType<typeof createTasks>
