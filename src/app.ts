@@ -4,7 +4,7 @@ import { systemClock, type Clock } from './clock.js'
 import { loadMigrations } from './db/migrate.js'
 import type { Db } from './db/open.js'
 import { createRepository } from './db/repository.js'
-import { ClientRateLimitedError, ErrorResponseSchema, type ErrorResponse } from './errors.js'
+import { ClientRateLimitedError, errorBody, ErrorResponseSchema } from './errors.js'
 import type { KieClient } from './kie/client.js'
 import errorHandler from './plugins/error-handler.js'
 import openapi from './plugins/openapi.js'
@@ -35,7 +35,10 @@ import metricsRoutes from './routes/metrics.js'
 import { createMetrics, instrumentKie } from './metrics.js'
 import { createDispatcher } from './submission/dispatcher.js'
 import { estimateQueue } from './submission/estimate.js'
-import { registerWorkers } from './workers/plugin.js'
+import workers, { type WebhookSettings } from './workers/plugin.js'
+import { recoverFromLastStop } from './workers/recovery.js'
+import { createSignals } from './signals.js'
+import { createFinalFanout } from './tasks/on-final.js'
 import { createWaiters } from './tasks/waiters.js'
 
 export interface AppOptions {
@@ -109,13 +112,8 @@ export async function buildApp(opts: AppOptions) {
     // (Route hooks do not run for these, so the usual headers are set here.)
     frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
-      const statusCode = tooLong ? 414 : 400
-      const body: ErrorResponse = {
-        statusCode,
-        error: tooLong ? 'URI Too Long' : 'Bad Request',
-        code: tooLong ? 'GW_URI_TOO_LONG' : 'GW_BAD_URL',
-        message: tooLong ? 'A path parameter is too long' : 'The URL is malformed'
-      }
+      const body = tooLong ? errorBody(414, 'GW_URI_TOO_LONG', 'A path parameter is too long') : errorBody(400, 'GW_BAD_URL', 'The URL is malformed')
+      const { statusCode } = body
       request.log.info({ method: request.method, statusCode, code: body.code }, 'request')
       void (reply as FastifyReply).code(statusCode).headers({ ...SECURITY_HEADERS, 'x-request-id': request.id }).send(body)
     }
@@ -128,26 +126,27 @@ export async function buildApp(opts: AppOptions) {
   // JSON only: Fastify's default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain')
 
+  // The domain, in the order its parts depend on each other; the workers, which react to what
+  // happens, listen to signals, so nothing built here refers to something built later.
+  const clock = opts.clock ?? systemClock
+  const signals = createSignals()
   const waiters = createWaiters()
+  const fanout = createFinalFanout({ waiters, signals })
   const repo = createRepository(opts.db, {
-    onFinal: (taskId) => {
-      waiters.notify(taskId)
-      workers.wakeWebhooks()
-      workers.wakeArchive()
-    },
-    onCallback: (verdict) => metrics.callbacks.inc({ verdict }),
+    onFinal: (taskId) => fanout.afterCommit(taskId),
+    onCallback: (verdict) => signals.emit('callbackStored', verdict),
     archiveResults: opts.archive !== undefined
   })
   const metrics = createMetrics(repo)
+  signals.on('callbackStored', (verdict) => metrics.callbacks.inc({ verdict }))
   const kie = instrumentKie(opts.kie, metrics)
-  const clock = opts.clock ?? systemClock
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const baseUrl = opts.publicBaseUrl
   const dispatcher = createDispatcher({
     repo,
     kie,
     onFirstSend: (waitedMs) => metrics.pacingWait.observe(waitedMs / 1000),
-    onInsufficientCredits: () => workers.wakeCredits(),
+    onInsufficientCredits: () => signals.emit('creditsRefused'),
     clock,
     queue,
     publicBaseUrl: typeof baseUrl === 'function' ? baseUrl : () => baseUrl,
@@ -155,42 +154,22 @@ export async function buildApp(opts: AppOptions) {
     log: app.log.child({ component: 'dispatcher' }),
     ...(opts.random ? { random: opts.random } : {})
   })
-  const services: Services = {
-    repo,
-    kie,
-    metrics,
-    clock,
-    queue,
-    apiKeys: opts.apiKeys,
-    callbackSecret: opts.callbackSecret,
-    previousCallbackSecrets: opts.previousCallbackSecrets ?? [],
-    kieWebhookHmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
-    dispatcher,
-    waiters,
-    webhooks: {
-      secret: opts.webhooks?.secret ?? null,
-      scheduleMs: opts.webhooks?.scheduleMs ?? parseDurations(DEFAULT_WEBHOOK_RETRY_SCHEDULE),
-      timeoutMs: opts.webhooks?.timeoutMs ?? 10_000,
-      archiveWaitMs: opts.webhooks?.archiveWaitMs ?? DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS,
-      policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
-    },
-    archive: opts.archive ? { ...DEFAULT_ARCHIVE, ...opts.archive } : null,
-    credits: { ...DEFAULT_CREDITS, ...opts.credits },
-    retention: createRetention(opts.db),
-    retentionSettings: { ...DEFAULT_RETENTION, ...opts.retention },
-    callbackRefusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX,
-    wakeSender: () => workers.wakeSender(),
-    wakeReconciler: () => workers.wakeReconciler(),
-    wakeWebhooks: () => workers.wakeWebhooks(),
-    queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
+  const webhooks: WebhookSettings = {
+    secret: opts.webhooks?.secret ?? null,
+    scheduleMs: opts.webhooks?.scheduleMs ?? parseDurations(DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+    timeoutMs: opts.webhooks?.timeoutMs ?? 10_000,
+    archiveWaitMs: opts.webhooks?.archiveWaitMs ?? DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS,
+    policy: { allowHosts: new Set(opts.webhooks?.allowHosts ?? []), allowLoopback: opts.webhooks?.allowLoopback ?? false }
   }
-
+  const archive = opts.archive ? { ...DEFAULT_ARCHIVE, ...opts.archive } : null
+  const retention = createRetention(opts.db)
+  const retentionSettings = { ...DEFAULT_RETENTION, ...opts.retention }
+  const credits = { ...DEFAULT_CREDITS, ...opts.credits }
+  const services: Services = { repo, kie, metrics, clock, queue, dispatcher, waiters, signals, webhooks, archive, credits, retention, retentionSettings }
   app.decorate('services', services)
 
-  // After a crash: requests that may have reached kie.ai are never resent; leases are void.
-  const recovered = repo.recover(clock.now(), opts.kieTimeoutMs ?? 20_000)
-  if (recovered.unknown > 0) app.log.warn(recovered, 'recovered tasks whose kie.ai request was in flight at the last stop')
-
+  // Start-up recovery, once, before the first request or worker: see recovery.ts.
+  app.addHook('onReady', async () => recoverFromLastStop({ repo, clock, kieTimeoutMs: opts.kieTimeoutMs ?? 20_000, log: app.log }))
   app.addHook('preClose', async () => waiters.releaseAll())
 
   await app.register(httpConventions)
@@ -209,13 +188,32 @@ export async function buildApp(opts: AppOptions) {
     keyGenerator: (request) => request.clientId ?? request.ip,
     errorResponseBuilder: (_request, context) => new ClientRateLimitedError(context.max, Math.ceil(context.ttl / 1000))
   })
-  await app.register(healthRoutes, { services, expectedMigrations: loadMigrations().length })
-  await app.register(upscaleRoutes, { services })
-  await app.register(deliveryRoutes, { services })
-  await app.register(resultRoutes, { services })
-  await app.register(metricsRoutes, { services, token: opts.metricsToken ?? null })
-  await app.register(callbackRoutes, { services })
-  const workers = registerWorkers(app, services, opts.workers ?? true)
+  const { apiKeys } = opts
+  await app.register(healthRoutes, { repo, expectedMigrations: loadMigrations().length })
+  await app.register(upscaleRoutes, {
+    apiKeys,
+    repo,
+    dispatcher,
+    clock,
+    queue,
+    waiters,
+    signals,
+    webhooks,
+    queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
+  })
+  await app.register(deliveryRoutes, { apiKeys, repo, clock, signals, webhookAttempts: webhooks.scheduleMs.length })
+  await app.register(resultRoutes, { apiKeys, repo })
+  await app.register(metricsRoutes, { metrics, token: opts.metricsToken ?? null })
+  await app.register(callbackRoutes, {
+    repo,
+    clock,
+    metrics,
+    signals,
+    tokenSecrets: [opts.callbackSecret, ...(opts.previousCallbackSecrets ?? [])],
+    hmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
+    refusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX
+  })
+  await app.register(workers, { enabled: opts.workers ?? true, repo, kie, dispatcher, clock, queue, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
   return app
 }
 

@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { dirname, join } from 'node:path'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { ConfigError } from './errors.js'
 import type { RetentionSettings } from './db/retention.js'
 import { IDEMPOTENCY_TTL_MS } from './tasks/idempotency.js'
 
@@ -164,9 +165,6 @@ export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
   serverErrorRetries: 3
 })
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
 
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // Blank values count as unset, the way .env files are usually written.

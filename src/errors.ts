@@ -1,18 +1,61 @@
+import { STATUS_CODES } from 'node:http'
 import createError from '@fastify/error'
 import { Type, type Static } from '@sinclair/typebox'
 import { errorExample } from './openapi-examples.js'
+
+/** Every code the gateway answers or stores on a task: one list, for the routes, the tasks and the OpenAPI document. */
+export const ERROR_CODES = [
+  'GW_VALIDATION',
+  'GW_INVALID_JSON',
+  'GW_BAD_URL',
+  'GW_BAD_REQUEST',
+  'GW_UNAUTHORIZED',
+  'GW_CALLBACK_UNAUTHORIZED',
+  'GW_NOT_FOUND',
+  'GW_REQUEST_TIMEOUT',
+  'GW_NOTHING_TO_RETRY',
+  'GW_RESULT_PENDING',
+  'GW_RESULT_UNAVAILABLE',
+  'GW_PAYLOAD_TOO_LARGE',
+  'GW_URI_TOO_LONG',
+  'GW_UNSUPPORTED_MEDIA_TYPE',
+  'GW_IDEMPOTENCY_MISMATCH',
+  'GW_RATE_LIMITED',
+  'GW_HEADERS_TOO_LARGE',
+  'GW_INTERNAL',
+  'GW_NOT_READY',
+  'GW_SHUTTING_DOWN',
+  'GW_UPSTREAM_INSUFFICIENT_CREDITS',
+  'GW_UPSTREAM_REJECTED',
+  'GW_UPSTREAM_AUTH',
+  'GW_UPSTREAM_GENERATION_FAILED',
+  'GW_UPSTREAM_ERROR',
+  'GW_UPSTREAM_FEATURE_DISABLED',
+  'GW_UPSTREAM_UNAVAILABLE',
+  // Stored on tasks that fail after they were accepted.
+  'GW_UPSTREAM_FAILED',
+  'GW_UPSTREAM_OUTCOME_UNKNOWN',
+  'GW_TIMEOUT'
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+export const ErrorCodeSchema = Type.Union(ERROR_CODES.map((code) => Type.Literal(code)), { description: 'Stable machine-readable error code' })
 
 // One shape for every error response; `code` is the stable, machine-readable part.
 export const ErrorResponseSchema = Type.Object(
   {
     statusCode: Type.Integer({ minimum: 400, maximum: 599 }),
     error: Type.String({ description: 'HTTP reason phrase' }),
-    code: Type.String({ description: 'Stable machine-readable error code, e.g. GW_VALIDATION' }),
+    code: ErrorCodeSchema,
     message: Type.String()
   },
   { $id: 'ErrorResponse', title: 'ErrorResponse', examples: [errorExample] }
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
+
+/** The one builder of an error body: every error response, whoever writes it, is made here. */
+export function errorBody(statusCode: number, code: ErrorCode, message: string): ErrorResponse {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message }
+}
 
 // `%s` is filled by the first constructor argument. Fastify's own parser errors (bad JSON,
 // wrong content type, body too large) are mapped to GW_* codes by the error handler.
@@ -49,7 +92,17 @@ export const UpstreamFeatureDisabledError = createError(
 )
 export const UpstreamUnavailableError = createError('GW_UPSTREAM_UNAVAILABLE', 'kie.ai is unavailable: %s', 503)
 
-// Codes stored on tasks that fail after they were accepted.
-export const TaskErrorCodes = {
-  upstreamFailed: 'GW_UPSTREAM_FAILED'
-} as const
+export const IdempotencyMismatchError = createError('GW_IDEMPOTENCY_MISMATCH', 'Idempotency-Key %s was already used with a different request body', 422)
+export const NothingToRetryError = createError('GW_NOTHING_TO_RETRY', 'Task %s has no dead-lettered webhook delivery', 409)
+export const ResultPendingError = createError('GW_RESULT_PENDING', 'The result of task %s is still being archived', 409)
+export const ResultUnavailableError = createError('GW_RESULT_UNAVAILABLE', 'The result of task %s is not available: %s', 410)
+
+/** A client's webhook URL that the gateway will not call (answered 400 at submit time). */
+export class UnsafeUrlError extends Error {
+  override name = 'UnsafeUrlError'
+}
+
+/** A missing or malformed environment variable: the process stops with this one line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}

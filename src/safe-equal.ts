@@ -1,8 +1,11 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 
-/** Compares secrets in constant time (for strings of equal length; a length differs at once). */
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+/**
+ * The one constant-time comparison of secrets (client keys, the metrics token, callback tokens,
+ * kie.ai signatures): equal-length digests, so neither the content nor the length leaks.
+ */
 export function safeEqual(given: string, expected: string): boolean {
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
+  return timingSafeEqual(digest(given), digest(expected))
 }

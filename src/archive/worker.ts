@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js'
 import type { Repository, ResultFileRow } from '../db/repository.js'
 import type { KieClient } from '../kie/client.js'
 import { downloadImage, type Download } from './download.js'
+import { backoffDelay } from '../submission/backoff.js'
 
 export interface ArchiveSettings {
   dir: string
@@ -81,8 +82,7 @@ async function archiveOne(deps: ArchiveDeps, file: ResultFileRow) {
     repo.resultFailed(file.id, now, result.error)
     log.warn({ taskId: file.task_id, index: file.idx, error: result.error }, 'result not archived')
   } else {
-    const ceiling = Math.min(settings.retryCapMs, settings.retryBaseMs * 2 ** file.attempts)
-    const at = now + Math.round(ceiling * (0.5 + 0.5 * (deps.random ?? Math.random)()))
+    const at = now + backoffDelay(file.attempts + 1, { baseMs: settings.retryBaseMs, capMs: settings.retryCapMs, jitter: [0.5, 1], random: deps.random })
     repo.resultRetry(file.id, now, at, result.error)
     log.info({ taskId: file.task_id, index: file.idx, error: result.error, retryInMs: at - now }, 'result download failed; will retry')
   }

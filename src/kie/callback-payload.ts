@@ -1,4 +1,3 @@
-import { toWellFormed } from '../tasks/view.js'
 import { readCode } from './answers.js'
 import { readUrlList, resultUrlsOf } from './record-info.js'
 
@@ -33,7 +32,7 @@ export function parseCallback(raw: string): ParsedCallback {
   if (code === null) return { kieTaskId, reading: 'unclear', why: '`code` is missing or not a number' }
   if (code !== 200) {
     // kie.ai's message is stored and shown; lone surrogates would not survive SQLite intact.
-    const msg = typeof body.msg === 'string' ? toWellFormed(body.msg) : ''
+    const msg = typeof body.msg === 'string' ? body.msg.toWellFormed() : ''
     return { kieTaskId, reading: 'failed', code, msg }
   }
   // data.resultUrls (strings or {resultUrl} objects), else data.resultInfoJson (an object or a JSON string).

@@ -1,7 +1,6 @@
 import type { Outcome } from '../db/repository.js'
 import type { RecordInfo } from './client.js'
 import { readCode } from './answers.js'
-import { toWellFormed } from '../tasks/view.js'
 
 export type RecordState =
   | { final: true; outcome: Outcome; completedAt: number | null }
@@ -64,7 +63,7 @@ export function readRecordInfo(r: RecordInfo | null): RecordState {
     return { final: false, state: 'unknown' }
   }
   if (flag === 2 || flag === 3) {
-    const message = typeof r.errorMessage === 'string' && r.errorMessage !== '' ? toWellFormed(r.errorMessage) : `kie.ai reported the task failed (successFlag ${flag})`
+    const message = typeof r.errorMessage === 'string' && r.errorMessage !== '' ? r.errorMessage.toWellFormed() : `kie.ai reported the task failed (successFlag ${flag})`
     return { final: true, outcome: { status: 'failed', code: 'GW_UPSTREAM_FAILED', message }, completedAt }
   }
   return { final: false, state: 'unknown' }

@@ -1,18 +1,13 @@
-import { maxHeaderSize, STATUS_CODES, type ServerResponse } from 'node:http'
+import { maxHeaderSize, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ErrorResponse } from '../errors.js'
+import { errorBody, type ErrorResponse } from '../errors.js'
 import { SECURITY_HEADERS } from './http-conventions.js'
 
 /** What a parser error is answered with: the status, our code and a message. */
 export function parserErrorResponse(err: NodeJS.ErrnoException & { reason?: string }): ErrorResponse {
-  const answer = (statusCode: number, code: string, message: string): ErrorResponse => ({
-    statusCode,
-    error: STATUS_CODES[statusCode] ?? 'Error',
-    code,
-    message
-  })
+  const answer = errorBody
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
       return answer(431, 'GW_HEADERS_TOO_LARGE', `The request line and headers are larger than ${maxHeaderSize} bytes`)
@@ -68,13 +63,8 @@ export default fp(
       const { httpVersionMajor, httpVersionMinor } = request.raw
       if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor !== 1) return
       request.errorCode = 'GW_BAD_REQUEST'
-      return reply.code(400).header('connection', 'close').send({
-        statusCode: 400,
-        error: 'Bad Request',
-        code: 'GW_BAD_REQUEST',
-        message: 'An HTTP/1.1 request needs a Host header'
-      } satisfies ErrorResponse)
+      return reply.code(400).header('connection', 'close').send(errorBody(400, 'GW_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'))
     })
   },
-  { name: 'require-host', dependencies: ['http-conventions'] }
+  { name: 'require-host', fastify: '5.x', dependencies: ['http-conventions'] }
 )

@@ -1,7 +1,6 @@
-import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ErrorResponse } from '../errors.js'
+import { ERROR_CODES, errorBody, type ErrorCode, type ErrorResponse } from '../errors.js'
 
 interface ValidationItem {
   instancePath?: string
@@ -20,10 +19,12 @@ function validationMessage(err: FastifyError): string {
   return `${field}: ${what}`
 }
 
+const isErrorCode = (code: string | undefined): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code ?? '')
+
 /** Maps every error to the one JSON shape, with a stable code; hides the internals of 5xx. */
 export function toErrorResponse(err: FastifyError): ErrorResponse {
   let statusCode = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
-  let code = err.code
+  let code: string = err.code
   let message = err.message
   if (err.validation) {
     statusCode = 400
@@ -44,10 +45,10 @@ export function toErrorResponse(err: FastifyError): ErrorResponse {
   } else if (statusCode >= 500 && !code?.startsWith('GW_UPSTREAM')) {
     code = 'GW_INTERNAL'
     message = 'Internal server error'
-  } else if (!code?.startsWith('GW_')) {
+  } else if (!isErrorCode(code)) {
     code = statusCode === 404 ? 'GW_NOT_FOUND' : 'GW_BAD_REQUEST'
   }
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message }
+  return errorBody(statusCode, code as ErrorCode, message)
 }
 
 export default fp(
@@ -62,13 +63,8 @@ export default fp(
     })
     app.setNotFoundHandler((request, reply) => {
       request.errorCode = 'GW_NOT_FOUND'
-      return reply.code(404).send({
-        statusCode: 404,
-        error: 'Not Found',
-        code: 'GW_NOT_FOUND',
-        message: `Route ${request.method} ${request.url.split('?')[0]} not found`
-      } satisfies ErrorResponse)
+      return reply.code(404).send(errorBody(404, 'GW_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`))
     })
   },
-  { name: 'error-handler' }
+  { name: 'error-handler', fastify: '5.x', dependencies: ['http-conventions'] }
 )

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { errorBody } from '../errors.js'
 import { redactUrl } from '../logger.js'
 
 declare module 'fastify' {
@@ -40,12 +41,7 @@ export default fp(
       // Fastify's own 503 while closing has another shape; this one has ours.
       if (closing) {
         request.errorCode = 'GW_SHUTTING_DOWN'
-        return reply.code(503).header('retry-after', '5').send({
-          statusCode: 503,
-          error: 'Service Unavailable',
-          code: 'GW_SHUTTING_DOWN',
-          message: 'The gateway is shutting down; retry shortly'
-        })
+        return reply.code(503).header('retry-after', '5').send(errorBody(503, 'GW_SHUTTING_DOWN', 'The gateway is shutting down; retry shortly'))
       }
     })
     app.addHook('preClose', async () => {
@@ -75,5 +71,5 @@ export default fp(
       if (closing) setImmediate(() => app.server.closeIdleConnections())
     })
   },
-  { name: 'http-conventions' }
+  { name: 'http-conventions', fastify: '5.x', dependencies: [] }
 )

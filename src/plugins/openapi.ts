@@ -43,5 +43,5 @@ export default fp(
     await app.register(swaggerUi, { routePrefix: '/docs' })
     app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger())
   },
-  { name: 'openapi' }
+  { name: 'openapi', fastify: '5.x', dependencies: [] }
 )

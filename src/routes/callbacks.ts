@@ -1,12 +1,15 @@
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { kieCallbackExample } from '../openapi-examples.js'
 import { Type } from '@sinclair/typebox'
-import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError, TaskErrorCodes } from '../errors.js'
+import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError } from '../errors.js'
 import type { CallbackDelivery, CallbackEffect, Outcome } from '../db/repository.js'
 import { verifyCallbackToken } from '../kie/callback-token.js'
 import { parseCallback } from '../kie/callback-payload.js'
 import { verifyKieSignature } from '../kie/signature.js'
-import type { Services } from '../services.js'
+import type { Clock } from '../clock.js'
+import type { Repository } from '../db/repository.js'
+import type { Metrics } from '../metrics.js'
+import type { Signals } from '../signals.js'
 import { createGroupCommit } from '../db/group-commit.js'
 import { createRefusalBudget, readBody, storedBody, type ReadBody } from '../kie/callback-log.js'
 import { errorCodes, type FastifyRequest } from 'fastify'
@@ -42,14 +45,25 @@ const Received = Type.Object({ received: Type.Boolean() }, { examples: [{ receiv
 
 const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? null
 
-const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { repo, clock } = services
+export interface CallbackRoutesOptions {
+  repo: Repository
+  clock: Clock
+  metrics: Metrics
+  signals: Signals
+  /** CALLBACK_SECRET first, then earlier ones still accepted during a rotation. */
+  tokenSecrets: readonly string[]
+  /** Empty: callbacks need no kie.ai signature. Otherwise the current key, then earlier ones. */
+  hmacKeys: readonly string[]
+  /** Refused deliveries stored per minute per source address. */
+  refusedLogMax: number
+}
+
+const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRoutesOptions> = async (app, opts) => {
+  const { repo, clock, metrics, signals, tokenSecrets, hmacKeys } = opts
   // Callbacks arriving together are written in one durable commit (see group-commit.ts).
   const writes = createGroupCommit(repo.inTransaction)
   const record = (delivery: CallbackDelivery, apply?: Parameters<typeof repo.recordCallback>[1]) =>
     writes.submit(() => repo.recordCallback(delivery, apply))
-  const tokenSecrets = [services.callbackSecret, ...services.previousCallbackSecrets]
-  const hmacKeys = services.kieWebhookHmacKeys
   let unsignedWarnedAt = -Infinity
   // Unsigned callbacks while a key is set mean kie.ai's setting is off: say so, but not per callback.
   const warnUnsigned = (now: number) => {
@@ -79,7 +93,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     )
   })
 
-  const refusals = createRefusalBudget(services.callbackRefusedLogMax)
+  const refusals = createRefusalBudget(opts.refusedLogMax)
   const handled = new WeakSet<FastifyRequest>()
   /** The delivery as it arrived (its body whole only if the token proved it is kie.ai's: see the parser). */
   const deliveryOf = (request: FastifyRequest, taskId: string | null, verdict: string, httpStatus: number): CallbackDelivery => {
@@ -103,7 +117,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
   /** A refusal before any token was valid: bounded per source, and beyond the budget only counted. */
   const recordStranger = async (delivery: CallbackDelivery) => {
     if (refusals.take(delivery.remoteAddress ?? '', delivery.receivedAt)) await record(delivery)
-    else services.metrics.callbacks.inc({ verdict: delivery.verdict })
+    else metrics.callbacks.inc({ verdict: delivery.verdict })
   }
 
   // Refusals before the handler runs (body too large, a duplicated or over-long parameter) are kept too.
@@ -145,7 +159,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     }
     const keep = async (verdict: string, effect?: CallbackEffect) => {
       const changed = await record({ ...delivery, verdict }, effect)
-      if (effect?.kind === 'reconcile') services.wakeReconciler()
+      if (effect?.kind === 'reconcile') signals.emit('reconcileNow')
       return changed
     }
 
@@ -170,7 +184,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
         // The token is valid, so kie.ai may well have finished the task: ask record-info now.
         const ask: CallbackEffect = { kind: 'reconcile', taskId, kieTaskId: null, alive: false }
         const error = await refuse(`signature_${verdict}`, new CallbackUnauthorizedError(`Callback signature is ${verdict}`), ask)
-        services.wakeReconciler()
+        signals.emit('reconcileNow')
         throw error
       }
     }
@@ -178,7 +192,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     if (task.kie_task_id !== null && parsed.kieTaskId !== null && parsed.kieTaskId !== task.kie_task_id) {
       // kie.ai made (and billed) a second task for one gateway task: 200 so it stops retrying, never applied.
       await keep('duplicate_upstream_task')
-      services.metrics.duplicateUpstreamTasks.inc()
+      metrics.duplicateUpstreamTasks.inc()
       request.log.warn({ ...log, recordedKieTaskId: task.kie_task_id }, 'kie.ai called back for a second kie.ai task of one gateway task: it was billed twice')
       return { received: true }
     }
@@ -196,7 +210,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
     const outcome: Outcome =
       parsed.reading === 'succeeded'
         ? { status: 'succeeded', resultUrls: parsed.resultUrls }
-        : { status: 'failed', code: TaskErrorCodes.upstreamFailed, message: parsed.msg || `kie.ai reported failure (code ${parsed.code})` }
+        : { status: 'failed', code: 'GW_UPSTREAM_FAILED', message: parsed.msg || `kie.ai reported failure (code ${parsed.code})` }
     const changed = await record(delivery, { kind: 'finish', taskId, outcome, kieTaskId: parsed.kieTaskId })
     request.log.info({ ...log, changed, status: outcome.status }, changed ? 'callback applied' : 'callback changed nothing')
     return { received: true }

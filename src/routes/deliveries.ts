@@ -1,14 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import createError from '@fastify/error'
 import type { Repository } from '../db/repository.js'
 import { deliveriesExample } from '../openapi-examples.js'
-import { ErrorResponseSchema, NotFoundError } from '../errors.js'
+import { ErrorResponseSchema, NotFoundError, NothingToRetryError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
-import type { Services } from '../services.js'
+import type { Clock } from '../clock.js'
+import type { Signals } from '../signals.js'
 import { TaskParamsSchema } from '../tasks/schemas.js'
 
-const NothingToRetryError = createError('GW_NOTHING_TO_RETRY', 'Task %s has no dead-lettered webhook delivery', 409)
 const Iso = Type.String({ format: 'date-time' })
 
 export const DeliverySchema = Type.Object(
@@ -48,9 +47,18 @@ function deliveriesOf(repo: Repository, taskId: string) {
   }))
 }
 
-const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { repo, clock } = services
-  app.addHook('onRequest', clientAuth(services.apiKeys))
+export interface DeliveryRoutesOptions {
+  apiKeys: readonly string[]
+  repo: Repository
+  clock: Clock
+  signals: Signals
+  /** A retried dead letter gets one more attempt: its attempts count as all but the last. */
+  webhookAttempts: number
+}
+
+const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (app, opts) => {
+  const { repo, clock, signals } = opts
+  app.addHook('onRequest', clientAuth(opts.apiKeys))
   const owned = (id: string, owner: string) => {
     if (!repo.getOwnedTask(id, owner)) throw new NotFoundError(`Task ${id} not found`)
   }
@@ -79,9 +87,9 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async 
   }, async (request, reply) => {
     owned(request.params.id, request.clientId)
     // One more attempt: counted as the last of the schedule, so a failure dead-letters it again.
-    const retried = repo.retryDeadWebhooks(request.params.id, clock.now(), services.webhooks.scheduleMs.length)
+    const retried = repo.retryDeadWebhooks(request.params.id, clock.now(), opts.webhookAttempts)
     if (retried.length === 0) throw new NothingToRetryError(request.params.id)
-    services.wakeWebhooks()
+    signals.emit('webhookDue')
     return reply.code(202).send({ items: deliveriesOf(repo, request.params.id) })
   })
 }

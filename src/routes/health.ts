@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema, NotReadyError } from '../errors.js'
-import type { Services } from '../services.js'
+import type { Repository } from '../db/repository.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
 
-const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; expectedMigrations: number }> = async (app, opts) => {
+const healthRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<Repository, 'appliedMigrations'>; expectedMigrations: number }> = async (app, opts) => {
   app.get('/healthz', { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
@@ -14,7 +14,7 @@ const healthRoutes: FastifyPluginAsyncTypebox<{ services: Services; expectedMigr
   }, async () => {
     let applied: number
     try {
-      applied = opts.services.repo.appliedMigrations()
+      applied = opts.repo.appliedMigrations()
     } catch {
       throw new NotReadyError('Database is not open')
     }

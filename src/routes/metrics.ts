@@ -1,13 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema, UnauthorizedError } from '../errors.js'
-import type { Services } from '../services.js'
+import type { Metrics } from '../metrics.js'
+import { safeEqual } from '../safe-equal.js'
 
-const digest = (s: string) => createHash('sha256').update(s).digest()
-
-const metricsRoutes: FastifyPluginAsyncTypebox<{ services: Services; token: string | null }> = async (app, { services, token }) => {
-  const expected = token ? digest(`Bearer ${token}`) : null
+const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: Metrics; token: string | null }> = async (app, { metrics, token }) => {
   app.get('/metrics', {
     config: { rateLimit: false },
     schema: {
@@ -19,10 +16,10 @@ const metricsRoutes: FastifyPluginAsyncTypebox<{ services: Services; token: stri
       }
     }
   }, async (request, reply) => {
-    if (expected && !timingSafeEqual(digest(request.headers.authorization ?? ''), expected)) {
+    if (token && !safeEqual(request.headers.authorization ?? '', `Bearer ${token}`)) {
       throw new UnauthorizedError('Metrics need Authorization: Bearer <METRICS_TOKEN>')
     }
-    return reply.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics())
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
 }
 

@@ -1,14 +1,11 @@
 import { createReadStream } from 'node:fs'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import createError from '@fastify/error'
-import { ErrorResponseSchema, NotFoundError } from '../errors.js'
+import { ErrorResponseSchema, NotFoundError, ResultPendingError, ResultUnavailableError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
-import type { Services } from '../services.js'
+import type { Repository } from '../db/repository.js'
 import { TaskParamsSchema } from '../tasks/schemas.js'
 
-const ResultPendingError = createError('GW_RESULT_PENDING', 'The result of task %s is still being archived', 409)
-const ResultUnavailableError = createError('GW_RESULT_UNAVAILABLE', 'The result of task %s is not available: %s', 410)
 
 const ResultQuerySchema = Type.Object(
   { index: Type.Optional(Type.Integer({ minimum: 0, maximum: 15, description: 'Which result, when there are several (default 0)' })) },
@@ -17,9 +14,8 @@ const ResultQuerySchema = Type.Object(
 const Err = Type.Ref(ErrorResponseSchema)
 
 /** Serves the gateway's own copy of a result: it outlives kie.ai's links. */
-const resultRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { repo } = services
-  app.addHook('onRequest', clientAuth(services.apiKeys))
+const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo: Repository }> = async (app, { apiKeys, repo }) => {
+  app.addHook('onRequest', clientAuth(apiKeys))
 
   app.get('/upscale/:id/result', {
     schema: {

@@ -1,25 +1,46 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponseSchema, NotFoundError, ValidationError } from '../errors.js'
+import { ErrorResponseSchema, IdempotencyMismatchError, NotFoundError, UnsafeUrlError, ValidationError } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
 import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import type { IdempotencyRow, TaskRow } from '../db/repository.js'
 import { toErrorResponse } from '../plugins/error-handler.js'
-import { createInProgress, IdempotencyMismatchError, idempotencyKeyOf, requestHash } from '../tasks/idempotency.js'
-import { parseWebhookUrl, resolveSafe, UnsafeUrlError } from '../webhooks/ssrf.js'
-import type { Services } from '../services.js'
+import { createInProgress, idempotencyKeyOf, requestHash } from '../tasks/idempotency.js'
+import { parseWebhookUrl, resolveSafe } from '../webhooks/ssrf.js'
+import type { Clock } from '../clock.js'
+import type { QueueSettings } from '../config.js'
+import type { Repository } from '../db/repository.js'
+import type { Signals } from '../signals.js'
+import type { Dispatcher } from '../submission/dispatcher.js'
+import type { QueueInfo } from '../submission/estimate.js'
+import type { Waiters } from '../tasks/waiters.js'
+import type { SsrfPolicy } from '../webhooks/ssrf.js'
 import { CreateUpscaleBodySchema, ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskQuerySchema, TaskSchema } from '../tasks/schemas.js'
-import { decodeCursor, encodeCursor, isWellFormed, toTask } from '../tasks/view.js'
+import { decodeCursor, encodeCursor, toTask } from '../tasks/view.js'
 
 const Err = Type.Ref(ErrorResponseSchema)
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Err]))
 
-const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services }) => {
-  const { repo, clock, queue } = services
-  const view = (row: TaskRow) => toTask(row, services.queueInfo(row), row.status === 'succeeded' ? repo.resultFiles(row.id) : [])
+export interface UpscaleRoutesOptions {
+  apiKeys: readonly string[]
+  repo: Repository
+  dispatcher: Dispatcher
+  clock: Clock
+  queue: Pick<QueueSettings, 'submitDeadlineMs'>
+  /** Where a queued task stands. */
+  queueInfo: (row: TaskRow) => QueueInfo | null
+  waiters: Waiters
+  signals: Signals
+  /** null secret: webhooks are off, and a callbackUrl is refused. */
+  webhooks: { secret: string | null; policy: SsrfPolicy }
+}
+
+const upscaleRoutes: FastifyPluginAsyncTypebox<UpscaleRoutesOptions> = async (app, opts) => {
+  const { repo, clock, queue, dispatcher, waiters, signals } = opts
+  const view = (row: TaskRow) => toTask(row, opts.queueInfo(row), row.status === 'succeeded' ? repo.resultFiles(row.id) : [])
   const inProgress = createInProgress()
-  app.addHook('onRequest', clientAuth(services.apiKeys))
+  app.addHook('onRequest', clientAuth(opts.apiKeys))
 
   app.post('/upscale', {
     bodyLimit: 8 * 1024,
@@ -34,13 +55,14 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
     }
   }, async (request, reply) => {
-    const { taskId, imageIndex, waterMark, callbackUrl } = request.body
-    for (const [field, value] of [['waterMark', waterMark], ['callbackUrl', callbackUrl]] as const) {
+    // The public field keeps kie.ai's word; it is the client's webhook URL.
+    const { taskId, imageIndex, waterMark, callbackUrl: webhookUrl } = request.body
+    for (const [field, value] of [['waterMark', waterMark], ['callbackUrl', webhookUrl]] as const) {
       // SQLite would store a lone surrogate as invalid UTF-8 and hand back something else.
-      if (value !== undefined && !isWellFormed(value)) throw new ValidationError(`body.${field}: must be well-formed Unicode (no lone surrogates)`)
+      if (value !== undefined && !value.isWellFormed()) throw new ValidationError(`body.${field}: must be well-formed Unicode (no lone surrogates)`)
     }
     const key = idempotencyKeyOf(request)
-    if (callbackUrl !== undefined) await checkCallbackUrl(callbackUrl)
+    if (webhookUrl !== undefined) await checkWebhookUrl(webhookUrl)
     const now = clock.now()
     const task = {
       id: randomUUID(),
@@ -48,7 +70,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       parentTaskId: taskId,
       imageIndex,
       waterMark: waterMark ?? null,
-      callbackUrl: callbackUrl ?? null,
+      callbackUrl: webhookUrl ?? null,
       submitDeadlineAt: now + queue.submitDeadlineMs
     }
     // Stored before anything is sent, so no answer from kie.ai can leave it unrecorded.
@@ -69,12 +91,12 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   })
 
   /** Refused at submit time (and checked again at each send): only public http(s) targets. */
-  async function checkCallbackUrl(raw: string) {
-    if (!services.webhooks.secret) {
+  async function checkWebhookUrl(raw: string) {
+    if (!opts.webhooks.secret) {
       throw new ValidationError('body.callbackUrl: webhooks are not enabled on this gateway (WEBHOOK_SECRET is not set)')
     }
     try {
-      await resolveSafe(parseWebhookUrl(raw), services.webhooks.policy)
+      await resolveSafe(parseWebhookUrl(raw), opts.webhooks.policy)
     } catch (err) {
       if (err instanceof UnsafeUrlError) throw new ValidationError(`body.callbackUrl: ${err.message}`)
       throw err
@@ -98,12 +120,12 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
    * refusals reach the client; otherwise it waits in the queue and the answer says where. */
   async function submit(task: TaskRow, log: FastifyBaseLogger): Promise<Answer> {
     const location = `/upscale/${task.id}`
-    const outcome = await services.dispatcher.sendNew(task, log)
+    const outcome = await dispatcher.sendNew(task, log)
     if (outcome.kind === 'failed') {
       const body = toErrorResponse(outcome.error)
       return { statusCode: body.statusCode, location, retryAfter: outcome.retryAfterSeconds, body }
     }
-    if (outcome.kind === 'deferred' || outcome.kind === 'retrying') services.wakeSender()
+    if (outcome.kind === 'deferred' || outcome.kind === 'retrying') signals.emit('taskQueued')
     const row = outcome.kind === 'deferred' ? (repo.getTask(task.id) as TaskRow) : outcome.task
     return { statusCode: 202, location, body: view(row) }
   }
@@ -140,7 +162,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
     const wait = request.query.wait ?? 0
     if (wait > 0 && row.status !== 'succeeded' && row.status !== 'failed') {
       // Parked until the event that finishes the task (or the time is up, or shutdown).
-      await services.waiters.wait(row.id, wait * 1000)
+      await waiters.wait(row.id, wait * 1000)
       row = repo.getTask(row.id) as TaskRow
     }
     return view(row)

@@ -31,7 +31,7 @@ export interface DeliveryOptions {
   duplicateAfterMs?: number | null
 }
 
-export interface DispatcherDeps {
+export interface CallbackSenderDeps {
   hmacKey: string | undefined
   retryScale: number
   timeoutMs: number
@@ -40,12 +40,12 @@ export interface DispatcherDeps {
   record: (attempt: CallbackAttempt) => void
 }
 
-export class CallbackDispatcher {
-  readonly #deps: DispatcherDeps
+export class CallbackSender {
+  readonly #deps: CallbackSenderDeps
   readonly #inflight = new Set<ClientRequest>()
   readonly #ordinals = new Map<string, number>()
 
-  constructor (deps: DispatcherDeps) {
+  constructor (deps: CallbackSenderDeps) {
     this.#deps = deps
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { CallLog } from './calls.js'
-import { CallbackDispatcher, type CallbackAttempt } from './callbacks.js'
+import { CallbackSender, type CallbackAttempt } from './callbacks.js'
 import {
   chance, chaoticRecordInfo, defaultChaos, jitter, mulberry32, pickUpscaleFault, SlidingWindow,
   type Chaos, type UpscaleFault
@@ -45,7 +45,7 @@ export class Simulator extends CallLog {
   readonly #completions = new Map<string, NodeJS.Timeout | null>()
   #paused = false
   readonly #timers = new TimerSet()
-  readonly #dispatcher: CallbackDispatcher
+  readonly #sender: CallbackSender
   readonly #log: FastifyBaseLogger
 
   constructor (config: SimulatorConfig, log: FastifyBaseLogger) {
@@ -59,7 +59,7 @@ export class Simulator extends CallLog {
     this.#queries = new SlidingWindow(config.queryRateLimitPerSecond, 1000)
     this.publicUrl = config.publicUrl
     this.#log = log
-    this.#dispatcher = new CallbackDispatcher({
+    this.#sender = new CallbackSender({
       hmacKey: config.hmacKey,
       retryScale: config.callbackRetryScale,
       timeoutMs: config.callbackTimeoutMs,
@@ -146,7 +146,7 @@ export class Simulator extends CallLog {
     const task = this.tasks.get(taskId)
     if (task === undefined || task.state === 'generating') throw new Error(`task ${taskId} is not finished`)
     if (task.callBackUrl === null) throw new Error(`task ${taskId} has no callBackUrl`)
-    return await this.#dispatcher.send(task.id, task.callBackUrl, callbackPayload(task, this.variants.callbackShape))
+    return await this.#sender.send(task.id, task.callBackUrl, callbackPayload(task, this.variants.callbackShape))
   }
 
   /** Whether the CDN still serves this result file (variants.fileRetentionMs). */
@@ -154,7 +154,7 @@ export class Simulator extends CallLog {
 
   close (): void {
     this.#timers.close()
-    this.#dispatcher.close()
+    this.#sender.close()
   }
 
   #addTask (fields: TaskFields, schedule = true): SimTask {
@@ -196,7 +196,7 @@ export class Simulator extends CallLog {
     }
     const delayMs = chaos.callbackDelayMs + jitter(this.#rand, chaos.callbackJitterMs)
     const duplicate = chance(this.#rand, chaos.duplicateCallbackRate)
-    this.#dispatcher.deliver(task.id, url, callbackPayload(task, this.variants.callbackShape), {
+    this.#sender.deliver(task.id, url, callbackPayload(task, this.variants.callbackShape), {
       delayMs,
       duplicateAfterMs: duplicate ? chaos.duplicateDelayMs : null
     })

@@ -6,7 +6,7 @@ import type { Budget, Repository, TaskRow } from '../db/repository.js'
 import * as E from '../errors.js'
 import { callbackUrl } from '../kie/callback-token.js'
 import type { KieClient, KieFailure, KieResult } from '../kie/client.js'
-import { backoffDelay } from './backoff.js'
+import { backoffDelay, FULL_JITTER } from './backoff.js'
 import { createCircuitBreaker } from './circuit-breaker.js'
 
 export interface DispatcherDeps {
@@ -60,7 +60,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   function retryDelay(f: Extract<Failure, { kind: 'transient' }>, attempts: number): number {
     const hinted = f.retryAfterMs ?? 0
     if (f.reason === 'rate_limited') return Math.max(windowMs, hinted)
-    return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, random: deps.random }))
+    return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, jitter: FULL_JITTER, random: deps.random }))
   }
 
   /** The answer and the rate slot's end are written in one commit (one fsync). */

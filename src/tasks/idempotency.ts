@@ -1,13 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
-import createError from '@fastify/error'
 import { ValidationError } from '../errors.js'
-
-export const IdempotencyMismatchError = createError(
-  'GW_IDEMPOTENCY_MISMATCH',
-  'Idempotency-Key %s was already used with a different request body',
-  422
-)
 
 /** Keys are kept at least this long (Stripe keeps them 24 hours too). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60_000

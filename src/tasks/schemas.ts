@@ -1,10 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { createUpscaleExample, queuedTaskExample, taskExample } from '../openapi-examples.js'
+import { ErrorCodeSchema } from '../errors.js'
 
 export const TaskStatusSchema = Type.Union(
   [Type.Literal('queued'), Type.Literal('submitted'), Type.Literal('succeeded'), Type.Literal('failed')],
   { description: 'queued → submitted → succeeded | failed; never backwards' }
 )
+export type TaskStatus = Static<typeof TaskStatusSchema>
+
+export const ArchiveStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('stored'), Type.Literal('failed'), Type.Literal('pruned')])
+export type ArchiveStatus = Static<typeof ArchiveStatusSchema>
 
 export const CreateUpscaleBodySchema = Type.Object(
   {
@@ -31,14 +36,14 @@ export const TaskSchema = Type.Object(
     kieTaskId: Type.Union([Type.String(), Type.Null()], { description: "kie.ai's id of the upscale task, once known" }),
     callbackUrl: Type.Union([Type.String(), Type.Null()], { description: 'Where the final event is sent, if anywhere' }),
     resultUrls: Type.Union([Type.Array(Type.String()), Type.Null()]),
-    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    error: Type.Union([Type.Object({ code: ErrorCodeSchema, message: Type.String() }), Type.Null()]),
     createdAt: Iso,
     updatedAt: Iso,
     completedAt: Type.Union([Iso, Type.Null()]),
     archive: Type.Union(
       [
         Type.Object({
-          status: Type.Union([Type.Literal('pending'), Type.Literal('stored'), Type.Literal('failed'), Type.Literal('pruned')]),
+          status: ArchiveStatusSchema,
           bytes: Type.Union([Type.Integer(), Type.Null()]),
           sha256: Type.Union([Type.String(), Type.Null()]),
           contentType: Type.Union([Type.String(), Type.Null()]),
@@ -47,7 +52,7 @@ export const TaskSchema = Type.Object(
           files: Type.Array(
             Type.Object({
               index: Type.Integer(),
-              status: Type.String(),
+              status: ArchiveStatusSchema,
               bytes: Type.Union([Type.Integer(), Type.Null()]),
               sha256: Type.Union([Type.String(), Type.Null()]),
               contentType: Type.Union([Type.String(), Type.Null()]),

@@ -1,6 +1,7 @@
 import type { ResultFileRow, TaskRow } from '../db/repository.js'
 import type { QueueInfo } from '../submission/estimate.js'
 import type { Task } from './schemas.js'
+import type { ErrorCode } from '../errors.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -31,7 +32,7 @@ export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: read
     kieTaskId: row.kie_task_id,
     callbackUrl: row.callback_url,
     resultUrls: row.result_urls === null ? null : (JSON.parse(row.result_urls) as string[]),
-    error: row.error_code === null ? null : { code: row.error_code, message: row.error_message ?? '' },
+    error: row.error_code === null ? null : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     completedAt: row.completed_at === null ? null : iso(row.completed_at),
@@ -48,8 +49,3 @@ export function decodeCursor(cursor: string): number | null {
   return m ? Number(m[1]) : null
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-/** String.prototype.isWellFormed, which TypeScript's ES2023 library does not declare. */
-export const isWellFormed = (s: string) => !LONE_SURROGATE.test(s)
-/** Lone surrogates become U+FFFD, as toWellFormed() does: what SQLite stores is what is read. */
-export const toWellFormed = (s: string) => s.replace(new RegExp(LONE_SURROGATE.source, 'g'), '\ufffd')

@@ -1,6 +1,10 @@
 import { lookup as systemLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
+import { UnsafeUrlError } from '../errors.js'
+
+// Thrown here; defined with every other error in src/errors.ts.
+export { UnsafeUrlError }
 
 type IPv4 = ipaddr.IPv4
 type IPv6 = ipaddr.IPv6
@@ -17,7 +21,6 @@ export interface SsrfPolicy {
   lookup?: HostLookup
 }
 
-export class UnsafeUrlError extends Error {}
 
 const defaultLookup: HostLookup = (host) => systemLookup(host, { all: true, verbatim: true })
 

@@ -5,6 +5,7 @@ import { toTask } from '../tasks/view.js'
 import { postWebhook } from './deliver.js'
 import { signWebhook } from './sign.js'
 import type { SsrfPolicy } from './ssrf.js'
+import { backoffDelay } from '../submission/backoff.js'
 
 export interface WebhookDeps {
   repo: Repository
@@ -48,7 +49,7 @@ async function attempt(deps: WebhookDeps, delivery: WebhookDeliveryRow) {
   else if (result.statusCode === 410 || attempts > deps.scheduleMs.length) next = { state: 'dead', nextAttemptAt: at }
   else {
     const delay = deps.scheduleMs[attempts - 1] as number
-    next = { state: 'pending', nextAttemptAt: at + Math.round(delay * (0.9 + 0.2 * (deps.random ?? Math.random)())) }
+    next = { state: 'pending', nextAttemptAt: at + backoffDelay(1, { baseMs: delay, jitter: [0.9, 1.1], random: deps.random }) }
   }
   deps.onAttempt?.(next.state === 'pending' ? 'retry' : next.state)
   repo.recordWebhookAttempt(delivery, { at, statusCode: result.statusCode, durationMs: result.durationMs, error: result.error, excerpt: result.excerpt }, next)

@@ -1,84 +1,96 @@
 import type { FastifyInstance } from 'fastify'
-import type { Services } from '../services.js'
-import { createLoop } from './loop.js'
-import { createCreditWatch } from './credits.js'
-import { pruneDue } from './retention.js'
-import { reconcileOnce } from './reconciler.js'
-import { sendDue } from './sender.js'
+import fp from 'fastify-plugin'
+import type { Clock } from '../clock.js'
+import type { CreditSettings, QueueSettings } from '../config.js'
+import type { Repository } from '../db/repository.js'
+import type { Retention, RetentionSettings } from '../db/retention.js'
+import type { KieClient } from '../kie/client.js'
+import type { Metrics } from '../metrics.js'
+import type { Signals } from '../signals.js'
+import type { Dispatcher } from '../submission/dispatcher.js'
+import type { FinalFanout } from '../tasks/on-final.js'
+import type { SsrfPolicy } from '../webhooks/ssrf.js'
+import { archiveDue, cleanTemporaryFiles, type ArchiveSettings } from '../archive/worker.js'
 import { deliverDue } from '../webhooks/worker.js'
-import { archiveDue, cleanTemporaryFiles } from '../archive/worker.js'
+import { createCreditWatch } from './credits.js'
+import { createLoop } from './loop.js'
+import { reconcileOnce } from './reconciler.js'
+import { pruneDue } from './retention.js'
+import { sendDue } from './sender.js'
+
+export interface WebhookSettings {
+  /** null: webhooks to clients are off. */
+  secret: string | null
+  scheduleMs: readonly number[]
+  timeoutMs: number
+  archiveWaitMs: number
+  policy: SsrfPolicy
+}
+
+export interface WorkersOptions {
+  /** false: nothing runs in the background (route tests call the workers' functions directly). */
+  enabled: boolean
+  repo: Repository
+  kie: KieClient
+  dispatcher: Dispatcher
+  clock: Clock
+  queue: QueueSettings
+  metrics: Metrics
+  signals: Signals
+  fanout: FinalFanout
+  webhooks: WebhookSettings
+  archive: ArchiveSettings | null
+  credits: CreditSettings
+  retention: Retention
+  retentionSettings: RetentionSettings
+}
 
 // Requests to kie.ai still running at shutdown get this long before they are cut off
 // (their tasks then wait for their callbacks); the process must be gone within 10 s.
 const SHUTDOWN_GRACE_MS = 6000
 
-/** Starts the sender and the reconciler when the app is ready; stops them on close. */
-export function registerWorkers(app: FastifyInstance, services: Services, enabled: boolean) {
-  const { repo, clock, dispatcher } = services
+/** The background workers: each a loop started when the app is ready and stopped on close. */
+async function workers(app: FastifyInstance, o: WorkersOptions) {
+  const { repo, clock, dispatcher, kie, metrics, signals } = o
   const log = app.log.child({ component: 'workers' })
-  const sender = createLoop('sender', async () => sendDue({ repo, dispatcher, clock, log, onSettled: () => sender.wake() }), log)
-  const reconciler = createLoop(
-    'reconciler',
-    async () => {
-      await reconcileOnce({
-        repo,
-        kie: services.kie,
-        clock,
-        queue: services.queue,
-        log,
-        onPoll: (result) => services.metrics.reconcilePolls.inc({ result })
-      })
+  const { secret } = o.webhooks
+  const archiveSettings = o.archive
+  const loops = {
+    sender: createLoop('sender', async () => sendDue({ repo, dispatcher, clock, log, onSettled: () => loops.sender.wake() }), log),
+    reconciler: createLoop('reconciler', async () => {
+      await reconcileOnce({ repo, kie, clock, queue: o.queue, log, onPoll: (result) => metrics.reconcilePolls.inc({ result }) })
       // At most MAX_POLLS_PER_SECOND polls a run, and a run starts a second after the last one ended.
       return 1000
-    },
-    log
-  )
-  const { secret } = services.webhooks
-  const webhooks = createLoop(
-    'webhooks',
-    async () =>
-      secret
-        ? deliverDue({ ...services.webhooks, repo, clock, secret, log, onAttempt: (outcome) => services.metrics.webhooks.inc({ outcome }) })
-        : 60_000,
-    log
-  )
-  const archiveSettings = services.archive
-  const archive = createLoop(
-    'archive',
-    async () =>
-      archiveSettings
-        ? archiveDue({ repo, kie: services.kie, clock, settings: archiveSettings, log, onSettled: () => webhooks.wake() })
-        : 60_000,
-    log
-  )
-  const retention = createLoop('retention', async () => pruneDue({ retention: services.retention, settings: services.retentionSettings, clock, log }), log)
-  const credits = createLoop('credits', createCreditWatch({ kie: services.kie, settings: services.credits, log }), log)
-  if (enabled) {
+    }, log),
+    webhooks: createLoop('webhooks', async () =>
+      secret ? deliverDue({ ...o.webhooks, repo, clock, secret, log, onAttempt: (outcome) => metrics.webhooks.inc({ outcome }) }) : 60_000, log),
+    archive: createLoop('archive', async () =>
+      archiveSettings ? archiveDue({ repo, kie, clock, settings: archiveSettings, log, onSettled: () => o.fanout.archiveSettled() }) : 60_000, log),
+    credits: createLoop('credits', createCreditWatch({ kie, settings: o.credits, log }), log),
+    retention: createLoop('retention', async () => pruneDue({ retention: o.retention, settings: o.retentionSettings, clock, log }), log)
+  }
+  signals.on('taskQueued', () => loops.sender.wake())
+  signals.on('reconcileNow', () => loops.reconciler.wake())
+  signals.on('webhookDue', () => loops.webhooks.wake())
+  signals.on('archiveDue', () => loops.archive.wake())
+  signals.on('creditsRefused', () => loops.credits.wake())
+
+  if (o.enabled) {
     app.addHook('onReady', async () => {
       if (archiveSettings) {
         const removed = await cleanTemporaryFiles(archiveSettings.dir)
         if (removed > 0) log.warn({ removed }, 'removed partial downloads left by the last stop')
       }
-      sender.start()
-      reconciler.start()
-      webhooks.start()
-      archive.start()
-      credits.start()
-      retention.start()
+      for (const loop of Object.values(loops)) loop.start()
     })
   }
   app.addHook('preClose', async () => {
     void dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
   app.addHook('onClose', async () => {
-    await Promise.all([sender.stop(), reconciler.stop(), webhooks.stop(), archive.stop(), credits.stop(), retention.stop()])
+    await Promise.all(Object.values(loops).map((loop) => loop.stop()))
     await dispatcher.drain(SHUTDOWN_GRACE_MS)
   })
-  return {
-    wakeSender: () => sender.wake(),
-    wakeReconciler: () => reconciler.wake(),
-    wakeWebhooks: () => webhooks.wake(),
-    wakeArchive: () => archive.wake(),
-    wakeCredits: () => credits.wake()
-  }
 }
+
+export default fp(workers, { name: 'workers', fastify: '5.x', dependencies: ['http-conventions'] })

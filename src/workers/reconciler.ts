@@ -4,6 +4,7 @@ import type { QueueSettings } from '../config.js'
 import type { Repository, TaskRow } from '../db/repository.js'
 import type { KieClient } from '../kie/client.js'
 import { readRecordInfo } from '../kie/record-info.js'
+import { backoffDelay } from '../submission/backoff.js'
 
 export interface ReconcilerDeps {
   repo: Repository
@@ -20,8 +21,7 @@ export const MAX_POLLS_PER_SECOND = 8
 const MAX_POLL_INTERVAL_MS = 10 * 60_000
 
 function nextPollAt(task: TaskRow, now: number, deps: ReconcilerDeps): number {
-  const base = Math.min(MAX_POLL_INTERVAL_MS, deps.queue.reconcileAfterMs * 2 ** task.reconcile_attempts)
-  const at = now + Math.round(base * (0.8 + 0.4 * (deps.random ?? Math.random)()))
+  const at = now + backoffDelay(task.reconcile_attempts + 1, { baseMs: deps.queue.reconcileAfterMs, capMs: MAX_POLL_INTERVAL_MS, jitter: [0.8, 1.2], random: deps.random })
   // One last look at the moment the task would time out, whatever the backoff says.
   const timeoutAt = task.last_activity_at + deps.queue.taskTimeoutMs
   return timeoutAt > now ? Math.min(at, timeoutAt) : at
