@@ -131,12 +131,8 @@ export async function buildApp(opts: AppOptions) {
   const clock = opts.clock ?? systemClock
   const signals = createSignals()
   const waiters = createWaiters()
-  const fanout = createFinalFanout({ waiters, signals })
-  const repo = createRepository(opts.db, {
-    onFinal: (taskId) => fanout.afterCommit(taskId),
-    onCallback: (verdict) => signals.emit('callbackStored', verdict),
-    archiveResults: opts.archive !== undefined
-  })
+  const fanout = createFinalFanout({ waiters, signals, archiveResults: opts.archive !== undefined })
+  const repo = createRepository(opts.db, { onFinal: fanout, onCallback: (verdict) => signals.emit('callbackStored', verdict) })
   const metrics = createMetrics(repo)
   signals.on('callbackStored', (verdict) => metrics.callbacks.inc({ verdict }))
   const kie = instrumentKie(opts.kie, metrics)

@@ -52,6 +52,8 @@ export const ErrorResponseSchema = Type.Object(
 )
 export type ErrorResponse = Static<typeof ErrorResponseSchema>
 
+export const isErrorCode = (code: string | undefined): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code ?? '')
+
 /** The one builder of an error body: every error response, whoever writes it, is made here. */
 export function errorBody(statusCode: number, code: ErrorCode, message: string): ErrorResponse {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message }

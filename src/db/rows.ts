@@ -1,6 +1,9 @@
 // Row and value shapes of the repository (no SQL here).
 
-export type TaskStatus = 'queued' | 'submitted' | 'succeeded' | 'failed'
+import type { ErrorCode } from '../errors.js'
+import type { ArchiveStatus, TaskStatus } from '../tasks/schemas.js'
+
+export type { TaskStatus }
 export type StatusSource = 'create' | 'submit' | 'callback' | 'reconcile' | 'timeout' | 'recovery' | 'deadline'
 
 export interface TaskRow {
@@ -13,7 +16,7 @@ export interface TaskRow {
   water_mark: string | null
   kie_task_id: string | null
   result_urls: string | null
-  error_code: string | null
+  error_code: ErrorCode | null
   error_message: string | null
   send_state: 'pending' | 'sending' | 'sent'
   attempts: number
@@ -31,7 +34,7 @@ export interface TaskRow {
   updated_at: number
   completed_at: number | null
   last_activity_at: number
-  callback_url: string | null
+  webhook_url: string | null
   server_errors: number
 }
 
@@ -66,12 +69,13 @@ export interface NewTask {
   imageIndex: number
   waterMark: string | null
   submitDeadlineAt: number
-  callbackUrl?: string | null
+  /** The client's webhook URL (the API's `callbackUrl`). */
+  webhookUrl?: string | null
 }
 
 export type Outcome =
   | { status: 'succeeded'; resultUrls: string[] }
-  | { status: 'failed'; code: string; message: string }
+  | { status: 'failed'; code: ErrorCode; message: string }
 
 export interface CallbackDelivery {
   receivedAt: number
@@ -113,7 +117,7 @@ export interface ResultFileRow {
   task_id: string
   idx: number
   url: string
-  status: 'pending' | 'stored' | 'failed' | 'pruned'
+  status: ArchiveStatus
   attempts: number
   next_attempt_at: number
   lease_until: number | null
@@ -127,11 +131,20 @@ export interface ResultFileRow {
   updated_at: number
 }
 
+/** What a task becoming final writes in its own transaction (src/tasks/on-final.ts decides). */
+export interface FinalWrites {
+  queueResults(taskId: string, resultUrls: string[], now: number): void
+  enqueueWebhook(taskId: string, type: string, url: string, now: number): void
+}
+
+/** The reaction to a task becoming final: part of its transaction, then after the commit. */
+export interface FinalHook {
+  inTransaction(task: TaskRow, outcome: Outcome, now: number, writes: FinalWrites): void
+  afterCommit(taskId: string): void
+}
+
 export interface RepositoryHooks {
-  /** Queue each succeeded task's result URLs for the archive, in the same transaction. */
-  archiveResults?: boolean
-  /** Called (after the current transaction) for each task that just became final. */
-  onFinal?: (taskId: string) => void
+  onFinal?: FinalHook
   /** Called for each stored callback delivery with its verdict. */
   onCallback?: (verdict: string) => void
 }

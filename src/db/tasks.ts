@@ -1,20 +1,20 @@
 import type { Db } from './open.js'
-import type { Archive } from './archive.js'
-import type { ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus } from './rows.js'
+import type { ErrorCode } from '../errors.js'
+import type { FinalWrites, ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus } from './rows.js'
 
 export interface TasksDeps {
   hooks: RepositoryHooks
-  /** Where `finish` queues a success's results when `hooks.archiveResults` is set. */
-  archive: Pick<Archive, 'queueResults'>
+  /** What a final transition may write in its own transaction (see src/tasks/on-final.ts). */
+  writes: FinalWrites
 }
 
 /** Tasks: creation, reading, the final transition (`finish`), reconciliation and sweeps. */
-export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
+export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
   const s = {
     insertTask: db.prepare(`INSERT INTO tasks
-      (id, owner, status, parent_task_id, image_index, water_mark, callback_url, next_attempt_at, submit_deadline_at,
+      (id, owner, status, parent_task_id, image_index, water_mark, webhook_url, next_attempt_at, submit_deadline_at,
        created_at, updated_at, last_activity_at)
-      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @callbackUrl, @now, @submitDeadlineAt, @now, @now, @now)
+      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @webhookUrl, @now, @submitDeadlineAt, @now, @now, @now)
       RETURNING *`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
@@ -25,7 +25,7 @@ export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
     finish: db.prepare(`UPDATE tasks SET status = @status, status_source = @source, result_urls = @resultUrls,
         error_code = @errorCode, error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
         completed_at = @completedAt, updated_at = @now, last_activity_at = @now, lease_owner = NULL, lease_until = NULL
-      WHERE id = @id AND status IN ('queued', 'submitted')`),
+      WHERE id = @id AND status IN ('queued', 'submitted') RETURNING *`),
 
     // A callback that settles nothing: ask record-info at once (and learn the kie.ai id if lost).
     reconcileNow: db.prepare(`UPDATE tasks SET reconcile_at = @now, kie_task_id = coalesce(kie_task_id, @kieTaskId),
@@ -54,7 +54,7 @@ export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
 
   /**
    * The one way a task becomes final; forward-only: a task that is already final never changes.
-   * The "task became final" fan-out lives here: the archive queue and the `onFinal` hook.
+   * What follows from it is src/tasks/on-final.ts's (the `onFinal` hook), in and after this transaction.
    */
   const finish = db.transaction((
     id: string,
@@ -64,7 +64,7 @@ export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
     kieTaskId: string | null = null,
     completedAt: number = now
   ): boolean => {
-    const changed = s.finish.run({
+    const row = s.finish.get({
       id,
       now,
       source,
@@ -74,20 +74,19 @@ export function createTasks(db: Db, { hooks, archive }: TasksDeps) {
       resultUrls: outcome.status === 'succeeded' ? JSON.stringify(outcome.resultUrls) : null,
       errorCode: outcome.status === 'failed' ? outcome.code : null,
       errorMessage: outcome.status === 'failed' ? outcome.message : null
-    }).changes === 1
-    if (changed && hooks.archiveResults && outcome.status === 'succeeded') {
-      archive.queueResults(id, outcome.resultUrls, now)
-    }
+    }) as TaskRow | undefined
+    if (row === undefined) return false
+    hooks.onFinal?.inTransaction(row, outcome, now, writes)
     // Deferred: the transaction around this call must commit before anyone reads the result.
-    if (changed && hooks.onFinal) setImmediate(hooks.onFinal, id)
-    return changed
+    if (hooks.onFinal) setImmediate(hooks.onFinal.afterCommit, id)
+    return true
   })
 
-  const failEach = (ids: Array<{ id: string }>, code: string, message: string, now: number, source: StatusSource) =>
+  const failEach = (ids: Array<{ id: string }>, code: ErrorCode, message: string, now: number, source: StatusSource) =>
     ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
 
   return {
-    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, callbackUrl: t.callbackUrl ?? null, now }) as TaskRow,
+    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, webhookUrl: t.webhookUrl ?? null, now }) as TaskRow,
     getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
     getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
     listTasks: (q: ListQuery): TaskRow[] =>

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import type { Db } from './open.js'
 import type { WebhookAttemptRow, WebhookDeliveryRow } from './rows.js'
 
-/** The webhook outbox: deliveries (inserted by a trigger when a task ends) and their attempts. */
+/** The webhook outbox: deliveries (one per final task with a webhook URL) and their attempts. */
 export function createWebhooks(db: Db) {
   const s = {
+    enqueue: db.prepare(`INSERT INTO webhook_deliveries (event_id, task_id, type, url, created_at, next_attempt_at, updated_at)
+      VALUES (@eventId, @taskId, @type, @url, @now, @now, @now)`),
     // A success is announced once its archive is stored or has failed, so the link in it works,
     // but it waits for the archive at most @archiveWaitMs: a slow download never holds it for days.
     dueWebhooks: db.prepare(`SELECT id FROM webhook_deliveries d
@@ -28,6 +31,9 @@ export function createWebhooks(db: Db) {
   }
 
   return {
+    /** The Standard Webhooks `webhook-id` is made here: the same on every attempt of the event. */
+    enqueue: (taskId: string, type: string, url: string, now: number) =>
+      s.enqueue.run({ eventId: `msg_${randomBytes(16).toString('hex')}`, taskId, type, url, now }),
     /** Leases webhook deliveries that are due, oldest first. */
     claimWebhooks: db.transaction((now: number, leaseMs: number, limit: number, archiveWaitMs: number): WebhookDeliveryRow[] =>
       (s.dueWebhooks.all({ now, limit, archiveWaitMs }) as Array<{ id: number }>).map(

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { ERROR_CODES, errorBody, type ErrorCode, type ErrorResponse } from '../errors.js'
+import { errorBody, isErrorCode, type ErrorCode, type ErrorResponse } from '../errors.js'
 
 interface ValidationItem {
   instancePath?: string
@@ -18,8 +18,6 @@ function validationMessage(err: FastifyError): string {
   if (what === 'expected required property') return `${field}: is required`
   return `${field}: ${what}`
 }
-
-const isErrorCode = (code: string | undefined): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code ?? '')
 
 /** Maps every error to the one JSON shape, with a stable code; hides the internals of 5xx. */
 export function toErrorResponse(err: FastifyError): ErrorResponse {

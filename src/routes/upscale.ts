@@ -70,7 +70,7 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<UpscaleRoutesOptions> = async (ap
       parentTaskId: taskId,
       imageIndex,
       waterMark: waterMark ?? null,
-      callbackUrl: webhookUrl ?? null,
+      webhookUrl: webhookUrl ?? null,
       submitDeadlineAt: now + queue.submitDeadlineMs
     }
     // Stored before anything is sent, so no answer from kie.ai can leave it unrecorded.

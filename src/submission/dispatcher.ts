@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyError } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { QueueSettings } from '../config.js'
-import type { Budget, Repository, TaskRow } from '../db/repository.js'
+import type { Budget, Outcome, Repository, TaskRow } from '../db/repository.js'
 import * as E from '../errors.js'
+import { isErrorCode } from '../errors.js'
 import { callbackUrl } from '../kie/callback-token.js'
 import type { KieClient, KieFailure, KieResult } from '../kie/client.js'
 import { backoffDelay, FULL_JITTER } from './backoff.js'
@@ -31,6 +32,9 @@ export type SendOutcome =
   | { kind: 'deferred'; reason: 'circuit_open' | 'no_budget' | 'queue_ahead' | 'gone' }
 
 type Failure = KieFailure
+
+/** A task's final outcome from the error its client saw. */
+const failedWith = (error: FastifyError): Outcome => ({ status: 'failed', code: isErrorCode(error.code) ? error.code : 'GW_UPSTREAM_ERROR', message: error.message })
 
 /** How a definitive refusal reaches the client (status, code), and what the task keeps. */
 export function mapRejection(f: Extract<Failure, { kind: 'rejected' }>): FastifyError {
@@ -83,7 +87,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (result.kind === 'rejected') {
       breaker.success()
       const error = mapRejection(result)
-      repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'submit')
+      repo.finish(task.id, failedWith(error), now, 'submit')
       log.warn({ taskId: task.id, code: result.code, kieMsg: result.msg }, 'kie.ai refused the upscale')
       if (result.code === 402) deps.onInsufficientCredits?.()
       return { kind: 'failed', task: fresh(), error, retryAfterSeconds: error.statusCode === 503 ? 60 : null }
@@ -94,7 +98,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       breaker.success()
       if (task.server_errors >= queue.serverErrorRetries) {
         const error = new E.UpstreamErrorError(`${result.message} (code 500, ${task.server_errors + 1} times)`)
-        repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'submit')
+        repo.finish(task.id, failedWith(error), now, 'submit')
         log.warn({ taskId: task.id, attempts: task.attempts, kieMsg: result.message }, 'kie.ai keeps answering code 500; task failed')
         return { kind: 'failed', task: fresh(), error, retryAfterSeconds: null }
       }
@@ -110,7 +114,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const at = now + retryDelay(result, task.attempts + 1)
     if (at > task.submit_deadline_at) {
       const error = new E.UpstreamUnavailableError(`${result.message}; gave up after ${task.attempts + 1} attempts`)
-      repo.finish(task.id, { status: 'failed', code: error.code, message: error.message }, now, 'deadline')
+      repo.finish(task.id, failedWith(error), now, 'deadline')
       log.warn({ taskId: task.id, attempts: task.attempts + 1 }, 'submit deadline reached; task failed')
       return { kind: 'failed', task: fresh(), error, retryAfterSeconds: null }
     }

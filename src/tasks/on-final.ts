@@ -1,33 +1,41 @@
+import type { FinalHook, FinalWrites, Outcome, TaskRow } from '../db/repository.js'
 import type { Signals } from '../signals.js'
 import type { Waiters } from './waiters.js'
 
 export interface FinalFanoutDeps {
   waiters: Waiters
   signals: Signals
+  /** Whether results are archived (RESULTS_DIR). */
+  archiveResults: boolean
 }
 
 /**
- * What happens when a task becomes final, in the order it happens. Step 1 runs inside the
- * transaction that makes the task final (src/db/tasks.ts, `finish`): its result files are
- * queued for the archive, and its webhook event is written to the outbox. Then, after the
- * commit, this module:
+ * What happens when a task becomes final, in the order it happens. The repository's `finish`
+ * (the one way a task becomes final) calls `inTransaction` inside its transaction, then
+ * `afterCommit` once that transaction has committed.
  */
-export function createFinalFanout({ waiters, signals }: FinalFanoutDeps) {
+export function createFinalFanout({ waiters, signals, archiveResults }: FinalFanoutDeps) {
   return {
+    inTransaction(task: TaskRow, outcome: Outcome, now: number, writes: FinalWrites): void {
+      // 1. A success's result files are queued for the archive.
+      if (archiveResults && outcome.status === 'succeeded') writes.queueResults(task.id, outcome.resultUrls, now)
+      // 2. Its webhook event is written to the outbox: never lost, never sent for a change that was not stored.
+      if (task.webhook_url !== null) writes.enqueueWebhook(task.id, `upscale.${outcome.status}`, task.webhook_url, now)
+    },
     afterCommit(taskId: string): void {
-      // 2. Long polls waiting on the task are answered.
+      // 3. Long polls waiting on the task are answered.
       waiters.notify(taskId)
-      // 3. The archive copies its results.
+      // 4. The archive copies its results.
       signals.emit('archiveDue')
-      // 4. Its webhook goes out: a failure at once, a success once its archive is stored or
-      //    failed, or after WEBHOOK_ARCHIVE_WAIT_MS at the latest (the webhook worker's claim).
+      // 5. Its webhook goes out: a failure at once, a success once its archive is stored or
+      //    failed, or after WEBHOOK_ARCHIVE_WAIT_MS at the latest (the webhook outbox's claim).
       signals.emit('webhookDue')
     },
-    /** 5. An archived file was stored or gave up: a success webhook held for it may go. */
+    /** 6. An archived file was stored or gave up: a success webhook held for it may go. */
     archiveSettled(): void {
       signals.emit('webhookDue')
     }
-  }
+  } satisfies FinalHook & { archiveSettled(): void }
 }
 
 export type FinalFanout = ReturnType<typeof createFinalFanout>

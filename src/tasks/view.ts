@@ -30,7 +30,7 @@ export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: read
     imageIndex: row.image_index,
     waterMark: row.water_mark,
     kieTaskId: row.kie_task_id,
-    callbackUrl: row.callback_url,
+    callbackUrl: row.webhook_url,
     resultUrls: row.result_urls === null ? null : (JSON.parse(row.result_urls) as string[]),
     error: row.error_code === null ? null : { code: row.error_code as ErrorCode, message: row.error_message ?? '' },
     createdAt: iso(row.created_at),
