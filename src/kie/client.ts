@@ -1,5 +1,7 @@
 import type { Logger } from 'pino'
+import { Value } from '@sinclair/typebox/value'
 import { classify, networkFailure, type KieResult } from './answers.js'
+import { RecordInfoSchema } from './record-info.js'
 
 export type { KieResult, KieFailure, TransientReason } from './answers.js'
 export { classify } from './answers.js'
@@ -11,16 +13,8 @@ export interface UpscaleRequest {
   callBackUrl: string
 }
 
-/** record-info's `data`, read tolerantly by record-info.ts: every field as kie.ai may send it. */
-export interface RecordInfo {
-  taskId?: unknown
-  successFlag?: unknown
-  resultInfoJson?: unknown
-  errorCode?: unknown
-  errorMessage?: unknown
-  createTime?: unknown
-  completeTime?: unknown
-}
+import type { RecordInfo } from './record-info.js'
+export type { RecordInfo } from './record-info.js'
 
 export interface KieClient {
   /** `abort` ends the request early (shutdown); its outcome is then unknown. */
@@ -51,7 +45,7 @@ function parseRetryAfter(header: string | null): number | null {
 const hasTaskId = (d: unknown): d is { taskId: string } =>
   typeof d === 'object' && d !== null && typeof (d as { taskId?: unknown }).taskId === 'string' && (d as { taskId: string }).taskId.length > 0
 const isLink = (d: unknown): d is string => typeof d === 'string' && /^https?:\/\//.test(d)
-const isRecord = (d: unknown): d is RecordInfo | null => d === null || d === undefined || (typeof d === 'object' && !Array.isArray(d))
+const isRecord = (d: unknown): d is RecordInfo | null => d === null || d === undefined || Value.Check(RecordInfoSchema, d)
 const isCredits = (d: unknown): d is number => typeof d === 'number' && Number.isFinite(d)
 
 export function createKieClient(opts: KieClientOptions): KieClient {

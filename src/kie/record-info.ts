@@ -1,6 +1,21 @@
+import { Type, type Static } from '@sinclair/typebox'
 import type { Outcome } from '../db/repository.js'
-import type { RecordInfo } from './client.js'
 import { readCode } from './answers.js'
+
+/**
+ * record-info's `data`. Every field is taken as kie.ai may send it (a flag as a number or a
+ * string, times in four forms, resultInfoJson as an object or a string) and read below.
+ */
+export const RecordInfoSchema = Type.Object({
+  taskId: Type.Optional(Type.Unknown()),
+  successFlag: Type.Optional(Type.Unknown()),
+  resultInfoJson: Type.Optional(Type.Unknown()),
+  errorCode: Type.Optional(Type.Unknown()),
+  errorMessage: Type.Optional(Type.Unknown()),
+  createTime: Type.Optional(Type.Unknown()),
+  completeTime: Type.Optional(Type.Unknown())
+})
+export type RecordInfo = Static<typeof RecordInfoSchema>
 
 export type RecordState =
   | { final: true; outcome: Outcome; completedAt: number | null }
