@@ -1,33 +1,21 @@
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { systemClock } from '../src/clock.js'
 import { openDatabase } from '../src/db/open.js'
 import { createKieClient } from '../src/kie/client.js'
 import { renderPng, type RunningSimulator } from '../src/simulator/index.js'
-import { auth, buildTestApp, callbackQuery, hex32, successCallback } from './helper.js'
-import { removeDir, SIM_KEY, startSim, tempDir, until } from './e2e-helper.js'
+import { auth, buildTestApp, callbackQuery, closeServer, hex32, onCleanup, successCallback } from './helper.js'
+import { SIM_KEY, startSim, tempDir, until } from './e2e-helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
+// Apps, the simulator, result hosts and folders are closed after each test by helper.ts.
 let t: Ctx | null = null
 let sim: RunningSimulator | null = null
-let host: Server | null = null
 let dir = ''
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = null
-  await sim?.close()
-  sim = null
-  host?.closeAllConnections()
-  await new Promise((r) => (host ? host.close(r) : r(null)))
-  host = null
-  if (dir) removeDir(dir)
-  dir = ''
-})
 
 const PNG = renderPng('archive-test')
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -35,8 +23,9 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 /** A result host on loopback: `answers` in turn, the last one repeated. */
 async function resultHost(answers: Array<(res: import('node:http').ServerResponse) => void>) {
   let n = 0
-  host = createServer((_req, res) => (answers[Math.min(n++, answers.length - 1)] as (r: typeof res) => void)(res))
-  await new Promise<void>((r) => host!.listen(0, '127.0.0.1', r))
+  const host = createServer((_req, res) => (answers[Math.min(n++, answers.length - 1)] as (r: typeof res) => void)(res))
+  onCleanup(() => closeServer(host))
+  await new Promise<void>((r) => host.listen(0, '127.0.0.1', r))
   const hostPort = `127.0.0.1:${(host.address() as AddressInfo).port}`
   return { url: `http://${hostPort}/v/${hex32()}_0_0.png`, hostPort, requests: () => n }
 }
@@ -140,8 +129,7 @@ describe('result archive', () => {
     const id = await succeed(h.url)
     // The state a kill -9 mid-download leaves: a leased row and a partial temporary file.
     t.repo.claimResultFiles(Date.now(), 5 * 60_000, 10)
-    await t.app.close()
-    t.db.close()
+    await t.close()
     const { mkdirSync } = await import('node:fs')
     mkdirSync(results, { recursive: true })
     writeFileSync(join(results, '.tmp-crashed'), PNG.subarray(0, 10))
@@ -164,24 +152,20 @@ describe('result archive', () => {
       req.on('data', (c) => (body += c))
       req.on('end', () => (received.push(body), res.writeHead(200).end()))
     })
+    onCleanup(() => closeServer(receiver))
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
-    try {
-      await appWith({ hosts: [h.hostPort] }, { webhooks: { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', allowHosts: ['127.0.0.1'] } })
-      const task = (await t!.app.inject({
-        method: 'POST',
-        url: '/upscale',
-        headers: auth(),
-        payload: { taskId: hex32(), imageIndex: 0, callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` }
-      })).json()
-      await t!.app.inject({ method: 'POST', url: `/callbacks/mj?${callbackQuery(task.id)}`, payload: successCallback(task.kieTaskId, [h.url]) })
-      await until('the webhook', () => received.length === 1)
-      const event = JSON.parse(received[0]!)
-      expect(event).toMatchObject({ type: 'upscale.succeeded', data: { archive: { status: 'stored', url: `/upscale/${task.id}/result` } } })
-      expect(h.requests()).toBe(3)
-    } finally {
-      receiver.closeAllConnections()
-      await new Promise((r) => receiver.close(r))
-    }
+    await appWith({ hosts: [h.hostPort] }, { webhooks: { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', allowHosts: ['127.0.0.1'] } })
+    const task = (await t!.app.inject({
+      method: 'POST',
+      url: '/upscale',
+      headers: auth(),
+      payload: { taskId: hex32(), imageIndex: 0, callbackUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook` }
+    })).json()
+    await t!.app.inject({ method: 'POST', url: `/callbacks/mj?${callbackQuery(task.id)}`, payload: successCallback(task.kieTaskId, [h.url]) })
+    await until('the webhook', () => received.length === 1)
+    const event = JSON.parse(received[0]!)
+    expect(event).toMatchObject({ type: 'upscale.succeeded', data: { archive: { status: 'stored', url: `/upscale/${task.id}/result` } } })
+    expect(h.requests()).toBe(3)
   })
 
   it('prunes files after the TTL and says so on the task', async () => {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import pino from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { reconcileOnce } from '../src/workers/reconciler.js'
 import { callbackToken } from '../src/kie/callback-token.js'
 import { signKieCallback } from '../src/kie/signature.js'
@@ -8,10 +8,6 @@ import { auth, buildTestApp, CALLBACK_SECRET, callbackQuery, failureCallback, he
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
-afterEach(async () => {
-  await t.app.close()
-  t.db.close()
-})
 
 async function submitted(opts: Parameters<typeof buildTestApp>[0] = {}) {
   t = await buildTestApp(opts)

@@ -1,12 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { auth, buildTestApp, callbackQuery, hex32, KEY_B, successCallback } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
-afterEach(async () => {
-  await t.app.close()
-  t.db.close()
-})
 
 const post = (payload: object, key?: string, client = auth()) =>
   t.app.inject({ method: 'POST', url: '/upscale', headers: { ...client, ...(key === undefined ? {} : { 'idempotency-key': key }) }, payload })
@@ -92,8 +88,7 @@ describe('Idempotency-Key', () => {
     t = await buildTestApp({ dbPath })
     const body = { taskId: hex32(), imageIndex: 0 }
     const first = await post(body, 'durable')
-    await t.app.close()
-    t.db.close()
+    await t.close()
     t = await buildTestApp({ dbPath })
     const again = await post(body, 'durable')
     expect(again.json()).toEqual(first.json())

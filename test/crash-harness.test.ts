@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { TaskRow } from '../src/db/repository.js'
 import { buildSimulator, mulberry32, type ApiCall, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js'
 import { CALLBACK_SECRET, KEY_A, KEY_B } from './helper.js'
-import { api, freePort, HMAC_KEY, removeDir, SIM_KEY, spawnGateway, tempDir, until } from './e2e-helper.js'
+import { api, freePort, HMAC_KEY, SIM_KEY, spawnGateway, tempDir, until } from './e2e-helper.js'
 
 // Crash harness: the built server (dist/src/server.js) as a child process, killed with SIGKILL at
 // random moments or stopped with SIGTERM under load, always on one database file and one port,
@@ -47,7 +47,7 @@ afterEach(async (ctx) => {
   children = []
   await sim?.close()
   sim = null
-  removeDir(dir)
+  // The folder is removed after this by helper.ts's shared cleanup.
 })
 
 /**

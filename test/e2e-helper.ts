@@ -3,46 +3,92 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { buildApp } from '../src/app.js'
+import pino from 'pino'
+import type { AppOptions } from '../src/app.js'
+import { systemClock } from '../src/clock.js'
+import type { QueueSettings } from '../src/config.js'
 import { openDatabase } from '../src/db/open.js'
-import { createKieClient } from '../src/kie/client.js'
+import { createKieClient, type KieClient, type KieClientOptions } from '../src/kie/client.js'
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js'
-import { CALLBACK_SECRET, KEY_A, KEY_B } from './helper.js'
+import { buildTestApp, KEY_A, onCleanup } from './helper.js'
 
 export const SIM_KEY = 'sim-api-key'
 export const HMAC_KEY = 'e2e-webhook-hmac-key'
 
-export const tempDir = () => mkdtempSync(join(tmpdir(), 'gw-e2e-'))
 export const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true })
-
-export function startSim(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
-  return startSimulator({ apiKey: SIM_KEY, hmacKey: HMAC_KEY, completionDelayMs: 50, callbackRetryScale: 0.0005, ...opts })
+/** A fresh folder, removed after the test (or after the file, from a beforeAll). */
+export function tempDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-e2e-'))
+  onCleanup(() => removeDir(dir))
+  return dir
 }
 
-/** The gateway in this process, over real loopback HTTP, talking to the simulator with the real client. */
-export async function startGateway(opts: { dbPath: string; simUrl: string; port?: number; hmacKey?: string | null }) {
-  const db = openDatabase(opts.dbPath)
+/** The simulator on loopback, closed after the test (or after the file, from a beforeAll). */
+export async function startSim(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
+  const running = await startSimulator({ apiKey: SIM_KEY, hmacKey: HMAC_KEY, completionDelayMs: 50, callbackRetryScale: 0.0005, ...opts })
+  onCleanup(() => running.close())
+  return running
+}
+
+export interface LogLine {
+  level: number
+  time: number
+  msg: string
+  [key: string]: unknown
+}
+
+export interface GatewayOptions {
+  /** A file, for tests that restart on it; ':memory:' otherwise. */
+  dbPath: string
+  simUrl: string
+  /** 0 (any free port) unless a restart must come back on the same one. */
+  port?: number
+  /** The key kie.ai signs callbacks with; null: callbacks need no signature. */
+  hmacKey?: string | null
+  queue?: Partial<QueueSettings>
+  /** The kie.ai client's timeout (2 s by default). */
+  kieTimeoutMs?: number
+  /** The kie.ai client's logger (it logs each call with the request id). */
+  kieLog?: KieClientOptions['log']
+  /** Wraps the real kie.ai client, to watch or delay its calls. */
+  wrapKie?: (real: KieClient) => KieClient
+  /** Anything else buildApp takes (a logger, an archive, credit settings, ...), and where the client points. */
+  app?: Partial<AppOptions> & { kieApiKey?: string; kieBaseUrl?: string }
+}
+
+/**
+ * The gateway in this process, over real loopback HTTP, talking to the simulator with the
+ * real kie.ai client, the system clock and its background workers running. Built by
+ * buildTestApp, so it is closed after the test like every app; its log lines are kept in
+ * `logs` unless `app.loggerInstance` is given.
+ */
+export async function startGateway(opts: GatewayOptions) {
+  const { kieApiKey, kieBaseUrl, ...appOptions } = opts.app ?? {}
+  const logs: LogLine[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) })
+  const kie = createKieClient({
+    baseUrl: kieBaseUrl ?? opts.simUrl,
+    apiKey: kieApiKey ?? SIM_KEY,
+    timeoutMs: opts.kieTimeoutMs ?? 2000,
+    ...(opts.kieLog === undefined ? {} : { log: opts.kieLog })
+  })
   let url = ''
-  const app = await buildApp({
-    db,
-    kie: createKieClient({ baseUrl: opts.simUrl, apiKey: SIM_KEY, timeoutMs: 2000 }),
-    apiKeys: [KEY_A, KEY_B],
+  const { app, db, repo, close } = await buildTestApp({
+    db: openDatabase(opts.dbPath),
+    kie: (opts.wrapKie ?? ((k) => k))(kie),
+    clock: systemClock,
+    workers: true,
+    random: Math.random,
     publicBaseUrl: () => url,
-    callbackSecret: CALLBACK_SECRET,
-    kieWebhookHmacKey: opts.hmacKey === undefined ? HMAC_KEY : opts.hmacKey
+    kieWebhookHmacKey: opts.hmacKey === undefined ? HMAC_KEY : opts.hmacKey,
+    loggerInstance: logger,
+    ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+    ...appOptions
   })
   await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 })
   const port = (app.server.address() as AddressInfo).port
   url = `http://127.0.0.1:${port}`
-  return {
-    url,
-    port,
-    db,
-    async close() {
-      await app.close()
-      db.close()
-    }
-  }
+  return { url, port, app, db, repo, logs, close }
 }
 
 const SERVER = new URL('../dist/src/server.js', import.meta.url)

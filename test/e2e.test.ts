@@ -1,8 +1,9 @@
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { UPSCALE_FAILURE, type RunningSimulator } from '../src/simulator/index.js'
-import { api, removeDir, startGateway, startSim, tempDir, until } from './e2e-helper.js'
+import { api, startGateway, startSim, tempDir, until } from './e2e-helper.js'
 
+// The folder, the simulator and the gateway are closed after each test by helper.ts.
 let sim: RunningSimulator
 let gw: Awaited<ReturnType<typeof startGateway>>
 let dir: string
@@ -10,11 +11,6 @@ beforeEach(async () => {
   dir = tempDir()
   sim = await startSim()
   gw = await startGateway({ dbPath: join(dir, 'gw.db'), simUrl: sim.url })
-})
-afterEach(async () => {
-  await gw.close()
-  await sim.close()
-  removeDir(dir)
 })
 
 const upscaleCalls = () => sim.sim.calls.filter((c) => c.path === '/api/v1/mj/generateUpscale')

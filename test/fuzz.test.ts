@@ -193,12 +193,8 @@ beforeAll(async () => {
 afterAll(async () => {
   process.off('uncaughtException', onCrash)
   process.off('unhandledRejection', onCrash)
-  for (const c of [t, hmac]) {
-    if (!c) continue
-    await c.app.close()
-    c.db.close()
-  }
-    console.log('[fuzz] outcomes', JSON.stringify({ main: m?.counts, hmac: mh?.counts }))
+  // Both apps are closed after the file by helper.ts.
+  console.log('[fuzz] outcomes', JSON.stringify({ main: m?.counts, hmac: mh?.counts }))
 })
 
 // ------------------------------------------------------------------------------------- POST /upscale
@@ -267,7 +263,7 @@ describe('fuzz: POST /upscale', () => {
         const stored = row(t, answer.id) as TaskRow
         m.created.set(answer.id, { owner: OWNER[key] as string, body, mangled: false })
         m.byOwner[key]!.push(answer.id)
-        expect(stored).toMatchObject({ owner: OWNER[key], parent_task_id: body.taskId, image_index: body.imageIndex === 0 ? 0 : body.imageIndex, callback_url: null })
+        expect(stored).toMatchObject({ owner: OWNER[key], parent_task_id: body.taskId, image_index: body.imageIndex === 0 ? 0 : body.imageIndex, webhook_url: null })
         expect(['queued', 'submitted']).toContain(stored.status)
         expect(answer).toMatchObject({ id: stored.id, status: stored.status, taskId: body.taskId, imageIndex: stored.image_index })
         expect(stored.water_mark).toBe(body.waterMark ?? null)
@@ -719,7 +715,7 @@ describe('fuzz: afterwards', () => {
         expect(r.parent_task_id).toBe(want!.body.taskId)
         expect(r.image_index).toBe(want!.body.imageIndex === 0 ? 0 : want!.body.imageIndex)
         if (!want!.mangled) expect(r.water_mark).toBe(want!.body.waterMark ?? null)
-        expect(r.callback_url).toBeNull()
+        expect(r.webhook_url).toBeNull()
       }
       // Every status change is explained: one creation each, at most one final change per task.
       const events = c.db.prepare('SELECT task_id, count(*) AS n FROM task_events GROUP BY task_id HAVING n > 3').all()

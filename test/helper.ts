@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { buildApp, type AppOptions } from '../src/app.js'
+import type { Server } from 'node:http'
+import { afterAll, afterEach, beforeEach } from 'vitest'
+import { buildApp, type App, type AppOptions } from '../src/app.js'
 import type { Clock } from '../src/clock.js'
 import { openDatabase } from '../src/db/open.js'
-import { createRepository } from '../src/db/repository.js'
 import type { KieClient, KieResult, RecordInfo, UpscaleRequest } from '../src/kie/client.js'
 import { callbackToken } from '../src/kie/callback-token.js'
 
@@ -51,22 +52,99 @@ export class FakeClock implements Clock {
   }
 }
 
-export async function buildTestApp(opts: Partial<AppOptions> & { dbPath?: string } = {}) {
+// ------------------------------------------------------------------------------ cleanup
+//
+// Everything a test starts (apps, databases, servers, folders) is closed here, in one place:
+// this module registers the hooks in every test file that imports it. What a test (or its
+// beforeEach) starts is closed after that test; what a beforeAll starts, after the file.
+// Last started, first closed: a gateway before the simulator it talks to, before its folder.
+// (vitest runs afterEach hooks in reverse order, so these run after a file's own.)
+
+type Cleanup = () => Promise<unknown> | unknown
+const afterTest: Cleanup[] = []
+const afterFile: Cleanup[] = []
+let inTest = false
+
+async function runAll(list: Cleanup[]) {
+  const errors: unknown[] = []
+  for (const close of list.splice(0).reverse()) {
+    try {
+      await close()
+    } catch (err) {
+      errors.push(err) // the rest is still closed
+    }
+  }
+  if (errors.length > 0) throw errors[0]
+}
+
+beforeEach(() => {
+  inTest = true
+})
+afterEach(async () => {
+  inTest = false
+  await closeAll()
+})
+afterAll(() => runAll(afterFile))
+
+/** Closes `close` after the current test, or after the file when called from a beforeAll. */
+export function onCleanup(close: Cleanup): void {
+  ;(inTest ? afterTest : afterFile).push(close)
+}
+
+/** Closes everything the current test started (the shared afterEach calls it). */
+export const closeAll = () => runAll(afterTest)
+
+/** Closes a loopback server a test started, its open connections too. */
+export const closeServer = (server: Server) =>
+  new Promise<void>((resolve) => {
+    server.closeAllConnections()
+    server.close(() => resolve())
+  })
+
+/** Runs `close` once, however often it is called: by a test that restarts, then by the cleanup. */
+const once = (close: () => Promise<void>) => {
+  let closing: Promise<void> | null = null
+  return () => (closing ??= close())
+}
+
+/**
+ * The app with a scripted kie.ai, a clock that moves only when told, and no background workers;
+ * any option overrides (test/e2e-helper.ts's startGateway builds the real thing on it). The
+ * repository returned is the app's own, so what a test writes goes through the same hooks as
+ * the app's writes. The app and its database are closed after the test (see onCleanup);
+ * `close()` closes them earlier, for a restart.
+ */
+export async function buildTestApp(opts: Partial<AppOptions> & { dbPath?: string; routes?: (app: App) => void } = {}) {
   const db = opts.db ?? openDatabase(opts.dbPath ?? ':memory:')
   const kie = (opts.kie as FakeKie | undefined) ?? new FakeKie()
   const clock = (opts.clock as FakeClock | undefined) ?? new FakeClock()
-  const app = await buildApp({
-    db,
-    kie,
-    clock,
-    apiKeys: [KEY_A, KEY_B],
-    publicBaseUrl: 'http://gateway.test',
-    callbackSecret: CALLBACK_SECRET,
-    workers: false,
-    random: () => 0.5,
-    ...opts
+  let app: Awaited<ReturnType<typeof buildApp>>
+  try {
+    app = await buildApp({
+      db,
+      kie,
+      clock,
+      apiKeys: [KEY_A, KEY_B],
+      publicBaseUrl: 'http://gateway.test',
+      callbackSecret: CALLBACK_SECRET,
+      workers: false,
+      random: () => 0.5,
+      ...opts
+    })
+    // Routes a test adds of its own must come before ready.
+    opts.routes?.(app)
+    // Ready as a served app is: start-up recovery has run (and, with workers on, the workers).
+    await app.ready()
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  const close = once(async () => {
+    await app.close()
+    db.close()
   })
-  return { app, db, kie: kie as FakeKie, clock: clock as FakeClock, repo: createRepository(db) }
+  onCleanup(close)
+  return { app, db, kie: kie as FakeKie, clock: clock as FakeClock, repo: app.services.repo, close }
 }
 
 /** The callback URL query the gateway hands kie.ai for a task. */

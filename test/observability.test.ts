@@ -1,24 +1,13 @@
 import { Writable } from 'node:stream'
-import { afterEach, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
-import { openDatabase } from '../src/db/open.js'
+import { describe, expect, it } from 'vitest'
 import { callbackToken } from '../src/kie/callback-token.js'
-import { createKieClient } from '../src/kie/client.js'
 import { createLogger } from '../src/logger.js'
-import type { RunningSimulator } from '../src/simulator/index.js'
 import { auth, buildTestApp, CALLBACK_SECRET, callbackQuery, hex32, KEY_A, KEY_B, successCallback } from './helper.js'
-import { HMAC_KEY, SIM_KEY, startSim, until } from './e2e-helper.js'
+import { HMAC_KEY, SIM_KEY, startGateway, startSim, until } from './e2e-helper.js'
 
+// Apps and the simulator are closed after each test by helper.ts.
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx | null = null
-let sim: RunningSimulator | null = null
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = null
-  await sim?.close()
-  sim = null
-})
 
 const metricValue = (text: string, series: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `))
@@ -57,8 +46,7 @@ describe('metrics', () => {
     const dbPath = `/tmp/gw-metrics-${process.pid}-${Date.now()}.db`
     t = await buildTestApp({ dbPath })
     await t.app.inject({ method: 'POST', url: '/upscale', headers: auth(), payload: { taskId: hex32(), imageIndex: 0 } })
-    await t.app.close()
-    t.db.close()
+    await t.close()
     t = await buildTestApp({ dbPath })
     await t.app.inject({ method: 'POST', url: '/upscale', headers: auth(), payload: { taskId: hex32(), imageIndex: 0 } })
     const text = (await t.app.inject({ url: '/metrics' })).body
@@ -78,20 +66,8 @@ describe('logs and headers', () => {
     const lines: string[] = []
     const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(String(chunk)), cb()) })
     const log = createLogger('debug', sink)
-    sim = await startSim()
-    const db = openDatabase(':memory:')
-    const app = await buildApp({
-      db,
-      kie: createKieClient({ baseUrl: sim.url, apiKey: SIM_KEY, timeoutMs: 2000, log }),
-      apiKeys: [`billing:${KEY_A}`, KEY_B],
-      publicBaseUrl: () => url,
-      callbackSecret: CALLBACK_SECRET,
-      kieWebhookHmacKey: HMAC_KEY,
-      loggerInstance: log
-    })
-    t = { app, db } as unknown as Ctx
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const sim = await startSim()
+    const { url } = await startGateway({ dbPath: ':memory:', simUrl: sim.url, kieLog: log, app: { apiKeys: [`billing:${KEY_A}`, KEY_B], loggerInstance: log } })
 
     const res = await fetch(`${url}/upscale`, {
       method: 'POST',

@@ -1,6 +1,6 @@
 import { FormatRegistry, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { ErrorResponseSchema } from '../src/errors.js'
 import { buildTestApp } from './helper.js'
 
@@ -14,10 +14,6 @@ beforeAll(async () => {
   const res = await t.app.inject({ url: '/openapi.json' })
   expect(res.statusCode).toBe(200)
   doc = res.json()
-})
-afterAll(async () => {
-  await t.app.close()
-  t.db.close()
 })
 
 interface RouteSchema {

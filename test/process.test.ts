@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { RunningSimulator } from '../src/simulator/index.js'
 import { CALLBACK_SECRET, KEY_A } from './helper.js'
-import { api, freePort, HMAC_KEY, removeDir, SIM_KEY, spawnGateway, startSim, tempDir, until } from './e2e-helper.js'
+import { api, freePort, HMAC_KEY, SIM_KEY, spawnGateway, startSim, tempDir, until } from './e2e-helper.js'
 
 // The built server as a real process: kill -9 and SIGTERM are what operators and crashes do.
 let sim: RunningSimulator
@@ -16,11 +16,10 @@ beforeEach(async () => {
   port = await freePort()
 })
 afterEach(async () => {
+  // Before helper.ts's shared cleanup closes the simulator and removes the folder.
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
   await Promise.all(children.map((c) => c.exited))
   children = []
-  await sim.close()
-  removeDir(dir)
 })
 
 async function start() {

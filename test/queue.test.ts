@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import pino from 'pino'
 import { Writable } from 'node:stream'
 import { openDatabase } from '../src/db/open.js'
@@ -8,10 +8,6 @@ import { auth, buildTestApp, FakeClock, FakeKie, hex32 } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
-afterEach(async () => {
-  await t.app.close()
-  t.db.close()
-})
 
 const queue = { rateLimitMax: 3, rateLimitWindowMs: 1000, retryBaseMs: 100, retryCapMs: 1000, submitDeadlineMs: 5000 }
 const post = (payload: unknown = { taskId: hex32(), imageIndex: 0 }) =>
@@ -48,8 +44,7 @@ describe('pacing', () => {
     const dbPath = `/tmp/gw-pacing-${process.pid}-${Date.now()}.db`
     t = await buildTestApp({ queue, clock, dbPath })
     for (let i = 0; i < 3; i++) expect((await post()).json().status).toBe('submitted')
-    await t.app.close()
-    t.db.close()
+    await t.close()
     t = await buildTestApp({ queue, clock, db: openDatabase(dbPath) })
     expect((await post()).json()).toMatchObject({ status: 'queued', queue: { position: 1 } })
     expect(t.kie.upscaleCalls).toHaveLength(0)
@@ -300,8 +295,7 @@ describe('crash recovery', () => {
     const leased = t.repo.createTask({ id: 'leased', owner: 'o', parentTaskId: 'p', imageIndex: 1, waterMark: null, submitDeadlineAt: now + 5000 }, now)
     t.repo.claimReady('dead-process', now, 30_000, 10)
     expect(t.repo.beginSend(inFlight.id, 'dead-process', now, { max: 20, windowStart: now - 10_000 })).toEqual({ slotId: 1 })
-    await t.app.close()
-    t.db.close() // as if killed here
+    await t.close() // as if killed here
 
     const kie = new FakeKie()
     t = await buildTestApp({ queue, clock, kie, db: openDatabase(dbPath) })

@@ -1,19 +1,16 @@
 // Shared by the end-to-end resilience tests: the gateway (real kie.ai client, sender and
 // reconciler loops running) over loopback HTTP in front of the simulator. Every interval is scaled down (rate budget 5 per 500 ms on both sides, retries in tens of
 // milliseconds) so the file runs in seconds; every server binds 127.0.0.1:0 and is closed
-// in afterEach.
+// after the test by test/helper.ts's shared cleanup.
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import pino from 'pino'
-import { afterEach } from 'vitest'
-import { buildApp, type AppOptions } from '../src/app.js'
+import type { AppOptions } from '../src/app.js'
 import type { QueueSettings } from '../src/config.js'
-import { openDatabase } from '../src/db/open.js'
-import { createRepository, type TaskRow } from '../src/db/repository.js'
-import { createKieClient, type KieClient } from '../src/kie/client.js'
+import type { TaskRow } from '../src/db/repository.js'
+import type { KieClient } from '../src/kie/client.js'
 import type { ApiCall, RunningSimulator, SimulatorOptions } from '../src/simulator/index.js'
-import { KEY_A, KEY_B, CALLBACK_SECRET } from './helper.js'
-import { api, HMAC_KEY, removeDir, SIM_KEY, startSim, tempDir, until } from './e2e-helper.js'
+import { api, startGateway, startSim, tempDir, until } from './e2e-helper.js'
+
+export type { LogLine } from './e2e-helper.js'
 
 export const UPSCALE_PATH = '/api/v1/mj/generateUpscale'
 export const RECORD_INFO_PATH = '/api/v1/mj/record-info'
@@ -35,63 +32,6 @@ export const FAST: QueueSettings = {
   serverErrorRetries: 3
 }
 
-export interface LogLine {
-  level: number
-  time: number
-  msg: string
-  [key: string]: unknown
-}
-
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  // Last started, first closed: gateway, then simulator, then the temp folder.
-  for (const close of cleanups.splice(0).reverse()) await close()
-})
-
-/** startGateway with queue settings, a client timeout, and a logger whose lines are kept. */
-async function startFastGateway(opts: {
-  dbPath: string
-  simUrl: string
-  queue: Partial<QueueSettings>
-  kieTimeoutMs?: number
-  wrapKie?: (real: KieClient) => KieClient
-  /** Anything else buildApp takes (a kie.ai key, an archive, credit settings, ...). */
-  app?: Partial<AppOptions> & { kieApiKey?: string; kieBaseUrl?: string }
-}) {
-  const { kieApiKey, kieBaseUrl, ...appOptions } = opts.app ?? {}
-  const db = openDatabase(opts.dbPath)
-  const logs: LogLine[] = []
-  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) })
-  let url = ''
-  const app = await buildApp({
-    db,
-    kie: (opts.wrapKie ?? ((k) => k))(
-      createKieClient({ baseUrl: kieBaseUrl ?? opts.simUrl, apiKey: kieApiKey ?? SIM_KEY, timeoutMs: opts.kieTimeoutMs ?? 2000 })
-    ),
-    apiKeys: [KEY_A, KEY_B],
-    publicBaseUrl: () => url,
-    callbackSecret: CALLBACK_SECRET,
-    kieWebhookHmacKey: HMAC_KEY,
-    queue: opts.queue,
-    // Clients here poll hard; the per-key limit is not under test.
-    clientRateLimit: { max: 1_000_000, windowMs: 60_000 },
-    loggerInstance: logger,
-    ...appOptions
-  })
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  return {
-    url,
-    db,
-    repo: createRepository(db),
-    logs,
-    async close() {
-      await app.close()
-      db.close()
-    }
-  }
-}
-
 /** A simulator and a gateway with the same rate budget, both closed after the test. */
 export async function setup(
   opts: {
@@ -104,23 +44,22 @@ export async function setup(
 ) {
   const queue = { ...FAST, ...opts.queue }
   const dir = tempDir()
-  cleanups.push(() => removeDir(dir))
   const running: RunningSimulator = await startSim({
     rateLimitMax: queue.rateLimitMax,
     rateLimitWindowMs: queue.rateLimitWindowMs,
     seed: 20261125,
     ...opts.sim
   })
-  cleanups.push(() => running.close())
-  const gw = await startFastGateway({
+  const extra = opts.app?.(running.url, dir) ?? {}
+  const gw = await startGateway({
     dbPath: join(dir, 'gw.db'),
     simUrl: running.url,
     queue,
     ...(opts.kieTimeoutMs === undefined ? {} : { kieTimeoutMs: opts.kieTimeoutMs }),
     ...(opts.wrapKie === undefined ? {} : { wrapKie: opts.wrapKie }),
-    ...(opts.app === undefined ? {} : { app: opts.app(running.url, dir) })
+    // Clients here poll hard; the per-key limit is not under test.
+    app: { clientRateLimit: { max: 1_000_000, windowMs: 60_000 }, ...extra }
   })
-  cleanups.push(() => gw.close())
   const sim = running.sim
   const client = api(gw.url)
 

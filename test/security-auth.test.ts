@@ -1,18 +1,13 @@
 // Issue 11, part 6: guessing client keys costs a minute per AUTH_FAILURES_MAX guesses per
 // address, and TRUST_PROXY decides which address a request comes from.
 import type { InjectOptions } from 'fastify'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { loadConfig, parseTrustProxy } from '../src/config.js'
 import { createAuthFailures } from '../src/plugins/auth-failures.js'
 import { auth, buildTestApp, KEY_A } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx | undefined
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = undefined
-})
 
 const WRONG = { authorization: 'Bearer wrong-key-0123456789abcdef' }
 const list = (remoteAddress: string, headers: InjectOptions['headers'] = auth()) => t!.app.inject({ url: '/upscale', remoteAddress, headers })
@@ -78,8 +73,10 @@ describe('TRUST_PROXY', () => {
   const whoami = (remoteAddress: string, xff?: string) =>
     t!.app.inject({ url: '/whoami', remoteAddress, headers: xff ? { 'x-forwarded-for': xff } : {} }).then((r) => r.json().ip)
   const build = async (trustProxy?: readonly string[]) => {
-    t = await buildTestApp(trustProxy ? { trustProxy } : {})
-    t.app.get('/whoami', { config: { rateLimit: false } }, async (request) => ({ ip: request.ip }))
+    t = await buildTestApp({
+      ...(trustProxy ? { trustProxy } : {}),
+      routes: (app) => app.get('/whoami', { config: { rateLimit: false } }, async (request) => ({ ip: request.ip }))
+    })
     return t
   }
 

@@ -1,15 +1,11 @@
 // Attacks on POST /callbacks/mj, the one route that needs no client key (issue 11, parts 1 and 7):
 // a stranger can make the gateway keep only a bounded trace of what it sends.
 import { createHash } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { auth, buildTestApp, callbackQuery, hex32, successCallback } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
-afterEach(async () => {
-  await t.app.close()
-  t.db.close()
-})
 
 const BAD = 'task=some-task&token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 const post = (query: string, payload: string | Buffer, remoteAddress = '127.0.0.1', headers: Record<string, string> = {}) =>

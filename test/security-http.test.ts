@@ -16,10 +16,9 @@ beforeAll(async () => {
   await t.app.listen({ host: '127.0.0.1', port: 0 })
   port = (t.app.server.address() as AddressInfo).port
 })
-afterAll(async () => {
+afterAll(() => {
+  // The app itself is closed after the file by helper.ts, after this.
   for (const s of sockets) s.destroy()
-  await t.app.close()
-  t.db.close()
 })
 
 interface Raw { status: number; headers: Record<string, string>; body: string }

@@ -1,11 +1,11 @@
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import { isIP, type AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { systemClock } from '../src/clock.js'
 import { postWebhook } from '../src/webhooks/deliver.js'
 import { isBlockedAddress, resolveSafe, UnsafeUrlError, type HostLookup, type SsrfPolicy } from '../src/webhooks/ssrf.js'
 import { until } from './e2e-helper.js'
-import { auth, buildTestApp, callbackQuery, hex32, successCallback } from './helper.js'
+import { auth, buildTestApp, callbackQuery, closeServer, hex32, onCleanup, successCallback } from './helper.js'
 
 // Issue 11: IPv6 forms of internal IPv4 addresses got through, because the URL parser writes
 // them in hex and the guard only knew the dotted forms. Every address below is taken exactly as
@@ -15,16 +15,8 @@ import { auth, buildTestApp, callbackQuery, hex32, successCallback } from './hel
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
+// Apps and receivers are closed after each test by helper.ts.
 let t: Ctx | null = null
-let receiver: Server | null = null
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = null
-  receiver?.closeAllConnections()
-  await new Promise((r) => (receiver ? receiver.close(r) : r(null)))
-  receiver = null
-})
 
 /** [what, URL as a client writes it, the hostname `new URL()` makes of it] */
 const attacks: Array<[string, string, string]> = [
@@ -183,19 +175,19 @@ describe('WEBHOOK_ALLOW_HOSTS, the exception list', () => {
     // The receiver listens on 127.0.0.2 only; the name is "localhost", which the system
     // resolves to 127.0.0.1 or ::1. The request arrives only if the connection is pinned.
     let reached: string | undefined
-    receiver = createServer((req, res) => {
+    const receiver = createServer((req, res) => {
       reached = req.socket.localAddress
       res.end('ok')
     })
     const listening = await new Promise<boolean>((resolve) => {
-      receiver!.once('error', () => resolve(false))
-      receiver!.listen(0, '127.0.0.2', () => resolve(true))
+      receiver.once('error', () => resolve(false))
+      receiver.listen(0, '127.0.0.2', () => resolve(true))
     })
     if (!listening) {
-      receiver = null
       ctx.skip() // 127.0.0.2 is not a loopback address on this system (macOS)
       return
     }
+    onCleanup(() => closeServer(receiver))
     const port = (receiver.address() as AddressInfo).port
     const p = policy({ allowHosts: new Set(['localhost']), lookup: resolver({ localhost: '127.0.0.2' }) })
     const result = await postWebhook(`http://localhost:${port}/x`, {}, '{}', p, 2000)

@@ -2,33 +2,22 @@
 // growing table, a success webhook that never waits days for its archive, and a rate window
 // that a crash cannot open too early.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { systemClock } from '../src/clock.js'
 import { openDatabase } from '../src/db/open.js'
 import { PRUNE_BATCH } from '../src/db/retention.js'
 import { downloadImage } from '../src/archive/download.js'
 import { pruneDue } from '../src/workers/retention.js'
 import { sendDue } from '../src/workers/sender.js'
-import { auth, buildTestApp, callbackQuery, FakeClock, hex32, successCallback } from './helper.js'
-import { removeDir, tempDir, until } from './e2e-helper.js'
+import { auth, buildTestApp, callbackQuery, closeServer, FakeClock, hex32, onCleanup, successCallback } from './helper.js'
+import { tempDir, until } from './e2e-helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx | null = null
-const servers: Server[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = null
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
-  for (const d of dirs.splice(0)) removeDir(d)
-})
+// Apps, servers and folders are closed after each test by helper.ts.
 
 const DAY = 86_400_000
 const submit = async (extra: object = {}) => {
@@ -64,7 +53,6 @@ describe('retention: every table that grows with traffic', () => {
 
   it('keeps finished tasks forever by default; with TASK_RETENTION_DAYS prunes them with everything kept about them, never an open one', async () => {
     const dir = tempDir()
-    dirs.push(dir)
     t = await buildTestApp({ retention: { taskMs: 7 * DAY } })
     const done = await submit()
     expect((await succeed(done)).statusCode).toBe(200)
@@ -91,8 +79,6 @@ describe('retention: every table that grows with traffic', () => {
     kept.clock.advance(3650 * DAY)
     await pruneDue({ retention: kept.app.services.retention, settings: kept.app.services.retentionSettings, clock: kept.clock, log: kept.app.log })
     expect(kept.repo.getTask(task.id)?.status).toBe('succeeded')
-    await kept.app.close()
-    kept.db.close()
   })
 
   it('prunes expired idempotency keys', async () => {
@@ -112,7 +98,7 @@ describe('a success webhook never waits days for its archive', () => {
       req.on('data', (c) => (body += c))
       req.on('end', () => handler(res, body))
     })
-    servers.push(s)
+    onCleanup(() => closeServer(s))
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
     return `127.0.0.1:${(s.address() as AddressInfo).port}`
   }
@@ -123,7 +109,6 @@ describe('a success webhook never waits days for its archive', () => {
     const received: string[] = []
     const hook = await listen((res, body) => (received.push(body), res.writeHead(200).end()))
     const dir = tempDir()
-    dirs.push(dir)
     t = await buildTestApp({
       clock: systemClock,
       workers: true,
@@ -142,7 +127,6 @@ describe('a success webhook never waits days for its archive', () => {
 
   it('a result URL with user info fails at once: fetch can never take it', async () => {
     const dir = tempDir()
-    dirs.push(dir)
     const result = await downloadImage('https://user:pass@tempfile.aiquickdraw.com/v/x.png', { dir, maxBytes: 1000, allowedHosts: new Set(['tempfile.aiquickdraw.com']), timeoutMs: 1000 })
     expect(result).toEqual({ ok: false, permanent: true, error: 'a URL with user info cannot be fetched' })
   })
@@ -153,7 +137,6 @@ describe('pacing after a crash', () => {
   // counted as arriving at the restart, but kie.ai may count it as late as it answers it.
   it('a rate slot whose end is unknown ends at its start plus KIE_TIMEOUT_MS', async () => {
     const dir = tempDir()
-    dirs.push(dir)
     const dbPath = join(dir, 'gw.db')
     const clock = new FakeClock()
     const queue = { rateLimitMax: 1, rateLimitWindowMs: 1000 }
@@ -162,8 +145,7 @@ describe('pacing after a crash', () => {
     const row = t.repo.createTask({ id: 'cut-off', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 600_000 }, now)
     expect(t.repo.beginSend(row.id, null, now, { max: 1, windowStart: now - 1050 })).toEqual({ slotId: 1 })
     // The process dies here; it restarts 2 s later on the same database.
-    await t.app.close()
-    t.db.close()
+    await t.close()
     clock.advance(2000)
     t = await buildTestApp({ db: openDatabase(dbPath), clock, queue, kieTimeoutMs: 20_000 })
     const slot = t.db.prepare('SELECT started_at, arrived_by FROM send_slots').get() as { started_at: number; arrived_by: number }

@@ -1,14 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { auth, buildTestApp, hex32, KEY_B } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
 beforeEach(async () => {
   t = await buildTestApp()
-})
-afterEach(async () => {
-  await t.app.close()
-  t.db.close()
 })
 
 const countTasks = () => (t.db.prepare('SELECT count(*) AS n FROM tasks').get() as { n: number }).n

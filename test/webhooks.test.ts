@@ -1,24 +1,16 @@
-import { createServer, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Webhook } from 'standardwebhooks'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { systemClock } from '../src/clock.js'
 import { isBlockedAddress } from '../src/webhooks/ssrf.js'
-import { auth, buildTestApp, callbackQuery, failureCallback, hex32, successCallback } from './helper.js'
+import { auth, buildTestApp, callbackQuery, closeServer, failureCallback, hex32, onCleanup, successCallback } from './helper.js'
 import { until } from './e2e-helper.js'
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
+// Apps and receivers are closed after each test by helper.ts.
 let t: Ctx | null = null
-let receiver: Server | null = null
-afterEach(async () => {
-  await t?.app.close()
-  t?.db.close()
-  t = null
-  receiver?.closeAllConnections()
-  await new Promise((r) => (receiver ? receiver.close(r) : r(null)))
-  receiver = null
-})
 
 interface Received {
   headers: Record<string, string>
@@ -28,7 +20,7 @@ interface Received {
 /** A client's webhook receiver on loopback that answers with the given statuses in turn. */
 async function startReceiver(statuses: number[]) {
   const received: Received[] = []
-  receiver = createServer((req, res) => {
+  const receiver = createServer((req, res) => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
@@ -36,7 +28,8 @@ async function startReceiver(statuses: number[]) {
       res.writeHead(statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200).end('ok')
     })
   })
-  await new Promise<void>((r) => receiver!.listen(0, '127.0.0.1', r))
+  onCleanup(() => closeServer(receiver))
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
   return { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/upscale`, received }
 }
 
@@ -105,8 +98,7 @@ describe('webhooks to the client', () => {
     const task = await submit(hook.url)
     await complete(task)
     await until('the first attempt', () => hook.received.length === 1)
-    await t.app.close()
-    t.db.close()
+    await t.close()
     t = await buildTestApp({ ...webhooks({ scheduleMs: [400] }), dbPath })
     await t.app.ready()
     await until('the second attempt', () => hook.received.length === 2)
@@ -144,8 +136,8 @@ describe('webhooks to the client', () => {
     t = await buildTestApp(webhooks({ allowHosts: [] }))
     await t.app.ready()
     const now = Date.now()
-    t.repo.createTask({ id: 'sneaky', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 1000, callbackUrl: 'http://127.0.0.1:9/x' }, now)
-    t.repo.finish('sneaky', { status: 'failed', code: 'X', message: 'x' }, now, 'submit')
+    t.repo.createTask({ id: 'sneaky', owner: 'o', parentTaskId: 'p', imageIndex: 0, waterMark: null, submitDeadlineAt: now + 1000, webhookUrl: 'http://127.0.0.1:9/x' }, now)
+    t.repo.finish('sneaky', { status: 'failed', code: 'GW_UPSTREAM_FAILED', message: 'x' }, now, 'submit')
     await until('dead', () => t!.repo.webhookDeliveries('sneaky')[0]?.state === 'dead')
     expect(t.repo.webhookAttempts('sneaky')[0]).toMatchObject({ status_code: null, error: expect.stringContaining('refused') })
   })
