@@ -116,13 +116,19 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+// Taken when this module loads, before any test fakes the timers (vi.useFakeTimers): `until`
+// keeps polling in real time while a test drives the app's own timers by hand.
+const realSetTimeout = globalThis.setTimeout
+const realNow = performance.now.bind(performance)
+
+/** Polls `probe` until it answers something truthy: a wait on what can be seen, never on time. */
 export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
+  const deadline = realNow() + timeoutMs
   for (;;) {
     const value = await probe()
     if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
+    if (realNow() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => realSetTimeout(r, 20))
   }
 }
 

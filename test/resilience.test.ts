@@ -1,7 +1,7 @@
 // Resilience end to end over loopback HTTP: the gateway (real kie.ai client, sender and
 // reconciler loops running) in front of the simulator misbehaving in every documented way.
 // Setup and its scaled-down settings are in resilience-helper.ts.
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { KieClient } from '../src/kie/client.js'
 import { UPSCALE_FAILURE, type ApiCall, type ScriptedResponse } from '../src/simulator/index.js'
 import { until } from './e2e-helper.js'
@@ -21,6 +21,7 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
     const wrapKie = (real: KieClient): KieClient => ({
       generateUpscale: async (req, abort) => {
         started.push(new URL(req.callBackUrl).searchParams.get('task') as string)
+        // The delay is the scenario (a slow first trip to kie.ai), not a wait for something to happen.
         if (started.length <= delayFirst) await sleep(delayMs)
         return real.generateUpscale(req, abort)
       },
@@ -317,8 +318,11 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
     expect(pollsBefore.length).toBe(r.reconcile_attempts)
     expect(pollsBefore.every((c) => c.httpStatus === 200 && c.code === 200)).toBe(true)
 
-    // Absence takes time to show: two more reconciler periods.
-    await sleep(2 * RECONCILER_PERIOD_MS + 300)
+    // Absence takes time to show: two more whole reconciler runs after it became final (each
+    // run polls what is due, then calls failTimedOut; watched there rather than slept out).
+    const runEnds = vi.spyOn(t.gw.repo, 'failTimedOut')
+    await until('two reconciler runs after the task became final', () =>
+      runEnds.mock.calls.filter(([now]) => now > (r.completed_at as number)).length >= 2, 4 * RECONCILER_PERIOD_MS + 2000)
     expect(t.recordInfoCalls(kieTaskId).filter((c) => c.at > (r.completed_at as number))).toEqual([])
     expect(t.recordInfoCalls(kieTaskId)).toHaveLength(pollsBefore.length)
     expect(t.recordInfoCalls().filter((c) => c.httpStatus === 429)).toEqual([])
