@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import type { Chaos } from './chaos.js'
 import { mjRoutes } from './routes-mj.js'
+import { taskRoutes } from './routes-tasks.js'
 import { fileRoutes } from './routes-files.js'
 import { bearerMatches } from './sign.js'
 import { Simulator, type ApiCall } from './state.js'
@@ -18,7 +19,7 @@ export interface SimulatorOptions {
   callbackRetryScale?: number
   /** how long a callback receiver has to answer; kie.ai allows 15 s */
   callbackTimeoutMs?: number
-  /** new-task requests (generate, generateUpscale) allowed per rateLimitWindowMs; default 20 per 10 s */
+  /** new-task requests (generate, generateVary, generateUpscale together) allowed per rateLimitWindowMs; default 20 per 10 s */
   rateLimitMax?: number
   rateLimitWindowMs?: number
   /** GET record-info requests allowed in any sliding 1 s window (default 10); Infinity disables */
@@ -123,6 +124,7 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
   })
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ code: 404, msg: 'Not Found', data: null }))
 
+  app.register(taskRoutes, { sim })
   app.register(mjRoutes, { sim })
   app.register(fileRoutes, { sim })
   app.addHook('onClose', async () => { sim.close() })

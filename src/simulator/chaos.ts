@@ -6,6 +6,8 @@ export type CdnBeforeOrigin = 'cdn521' | 'cdn522' | 'cdn523' | 'cdn525' | 'cdn52
 export type CdnAfterOrigin = 'cdn502' | 'cdn504' | 'cdn520' | 'cdn524'
 export type UpscaleFault = 'http429' | 'code455' | 'http500' | 'nonJson' | 'acceptThenHangup' | 'stall'
   | 'code500Refusal' | CdnBeforeOrigin | CdnAfterOrigin
+/** The same faults under the name that says what they strike: any task-creating request. */
+export type TaskFault = UpscaleFault
 // New kinds go last: pickUpscaleFault walks this order, so a seed keeps drawing what it drew before.
 export const UPSCALE_FAULTS: readonly UpscaleFault[] = ['http429', 'code455', 'http500', 'nonJson', 'acceptThenHangup', 'stall',
   'code500Refusal', 'cdn521', 'cdn522', 'cdn523', 'cdn525', 'cdn526', 'http503', 'cdn502', 'cdn504', 'cdn520', 'cdn524']
@@ -26,7 +28,8 @@ export interface Chaos {
   recordInfoDisagrees: boolean
   /** when true, record-info keeps answering successFlag 0 (generating) forever, even after completion. */
   recordInfoStuckGenerating: boolean
-  /** per-request probabilities for POST generateUpscale answers that replace normal handling (sum <= 1). */
+  /** per-request probabilities for answers that replace normal handling (sum <= 1), drawn for every
+   *  task-creating request: generate, generateVary and generateUpscale (the name is from when upscale was the only one). */
   upscaleFaults: Partial<Record<UpscaleFault, number>>
 }
 

@@ -1,15 +1,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 
-// Extra fields are allowed and kept: kie.ai echoes the submitted parameters in promptJson.
-export const GenerateBodySchema = Type.Object({
-  taskType: Type.String(),
-  prompt: Type.String(),
-  speed: Type.Optional(Type.String()),
-  aspectRatio: Type.Optional(Type.String()),
-  version: Type.Optional(Type.String()),
-  callBackUrl: Type.Optional(Type.String())
-}, { additionalProperties: true })
-export type GenerateBody = Static<typeof GenerateBodySchema>
+// Any object: generate-rules.ts checks it field by field, with a msg that names the field. Extra
+// fields are allowed and kept: kie.ai echoes the submitted parameters in promptJson.
+export const GenerateBodySchema = Type.Object({}, { additionalProperties: true })
 
 export const UpscaleBodySchema = Type.Object({
   taskId: Type.String({ minLength: 1 }),
@@ -19,6 +12,10 @@ export const UpscaleBodySchema = Type.Object({
   callBackUrl: Type.Optional(Type.String())
 }, { additionalProperties: true })
 export type UpscaleBody = Static<typeof UpscaleBodySchema>
+
+// generateVary takes the same fields: a finished grid and one of its four images
+export const VaryBodySchema = UpscaleBodySchema
+export type VaryBody = UpscaleBody
 
 export const RecordInfoQuerySchema = Type.Object({
   taskId: Type.String({ minLength: 1 })

@@ -5,6 +5,10 @@ import type { ScriptedResponse } from './types.js'
 /** A route's normal answer: kie.ai's envelope with the HTTP status it goes out with. */
 export interface Answer { httpStatus: number, body: { code: number, msg: string, data: unknown } }
 
+export const ok = (data: unknown): Answer => ({ httpStatus: 200, body: { code: 200, msg: 'success', data } })
+// kie.ai reports business errors in the body of an HTTP 200
+export const fail = (code: number, msg: string, httpStatus = 200): Answer => ({ httpStatus, body: { code, msg, data: null } })
+
 /** Drop the connection without a word, the way a crashing upstream or a proxy reset does. */
 export function hangUp (request: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.hijack()

@@ -3,14 +3,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import { CallLog } from './calls.js'
 import { CallbackSender, type CallbackAttempt } from './callbacks.js'
 import {
-  chance, chaoticRecordInfo, defaultChaos, jitter, mulberry32, pickUpscaleFault, SlidingWindow,
-  type Chaos, type UpscaleFault
+  chance, chaoticRecordInfo, defaultChaos, jitter, mulberry32, pickUpscaleFault, type Chaos, type UpscaleFault
 } from './chaos.js'
 import { ResultFiles } from './files.js'
-import type { GenerateBody, RecordInfo, UpscaleBody } from './schemas.js'
-import { generateFields, parentFields, startTask, upscaleFields, type TaskFields } from './tasks.js'
+import type { GenerateBody } from './generate-rules.js'
+import type { RecordInfo, UpscaleBody, VaryBody } from './schemas.js'
+import { generateFields, parentFields, startTask, upscaleFields, varyFields, type TaskFields } from './tasks.js'
 import { TimerSet } from './timers.js'
-import type { ScriptedEndpoint, ScriptedResponse, SimTask, SimulatorConfig } from './types.js'
+import type { SimTask, SimulatorConfig } from './types.js'
 import { defaultVariants, type Variants } from './variants.js'
 import { callbackPayload, presentRecordInfo, toRecordState } from './views.js'
 
@@ -27,6 +27,8 @@ export class Simulator extends CallLog {
   readonly tasks = new Map<string, SimTask>()
   credits: number
   failUpscales = false
+  /** generate and generateVary tasks end in failure (UPSCALE_FAILURE's message) while set */
+  failGrids = false
   /** The next N result downloads answer 500 (a flaky CDN). */
   failFileDownloads = 0
   readonly fileRequests: Array<{ at: number; path: string }> = []
@@ -38,9 +40,6 @@ export class Simulator extends CallLog {
   readonly config: Readonly<SimulatorConfig>
 
   readonly #files = new ResultFiles()
-  readonly #scripts: Record<ScriptedEndpoint, ScriptedResponse[]> = { generateUpscale: [], recordInfo: [] }
-  readonly #newTasks: SlidingWindow
-  readonly #queries: SlidingWindow
   #rand: () => number = Math.random
   readonly #completions = new Map<string, NodeJS.Timeout | null>()
   #paused = false
@@ -49,14 +48,12 @@ export class Simulator extends CallLog {
   readonly #log: FastifyBaseLogger
 
   constructor (config: SimulatorConfig, log: FastifyBaseLogger) {
-    super()
+    super(config)
     this.config = Object.freeze({ ...config })
     this.credits = config.credits
     this.chaos = { ...defaultChaos(), ...config.chaos }
     this.variants = { ...defaultVariants(), ...config.variants }
     this.reseed(config.seed)
-    this.#newTasks = new SlidingWindow(config.rateLimitMax, config.rateLimitWindowMs)
-    this.#queries = new SlidingWindow(config.queryRateLimitPerSecond, 1000)
     this.publicUrl = config.publicUrl
     this.#log = log
     this.#sender = new CallbackSender({
@@ -69,31 +66,12 @@ export class Simulator extends CallLog {
     })
   }
 
-  /** Queue forced answers for the next requests to `endpoint`, one per request. */
-  script (endpoint: ScriptedEndpoint, ...responses: ScriptedResponse[]): void {
-    this.#scripts[endpoint].push(...responses)
-  }
-
-  takeScript (endpoint: ScriptedEndpoint): ScriptedResponse | undefined {
-    return this.#scripts[endpoint].shift()
-  }
-
   /** Restart the chaos randomness from `seed` (undefined: Math.random). */
   reseed (seed?: number): void {
     this.#rand = seed === undefined ? Math.random : mulberry32(seed)
   }
 
-  /** Sliding window over new-task requests by arrival time; a rejected request is dropped and not counted. */
-  admitNewTask (arrivedAt = Date.now()): boolean {
-    return this.#newTasks.admit(arrivedAt)
-  }
-
-  /** Sliding 1 s window over record-info requests by arrival time; a rejected request is not counted. */
-  admitStatusQuery (arrivedAt = Date.now()): boolean {
-    return this.#queries.admit(arrivedAt)
-  }
-
-  /** Draw the chaos fault (if any) that answers this generateUpscale request instead of normal handling. */
+  /** Draw the chaos fault (if any) that answers a task-creating request (generate, generateVary or generateUpscale) instead of normal handling. */
   pickUpscaleFault (): UpscaleFault | null {
     return pickUpscaleFault(this.#rand, this.chaos.upscaleFaults)
   }
@@ -106,7 +84,12 @@ export class Simulator extends CallLog {
   }
 
   createGenerateTask (body: GenerateBody): SimTask {
-    return this.#addTask(generateFields(body))
+    return this.#addTask(generateFields(body, this.failGrids ? UPSCALE_FAILURE : null))
+  }
+
+  /** A new grid from one image of a finished grid (a generate or vary task). */
+  createVaryTask (parent: SimTask, body: VaryBody): SimTask {
+    return this.#addTask(varyFields(parent, body, this.failGrids ? UPSCALE_FAILURE : null))
   }
 
   createUpscaleTask (parent: SimTask, body: UpscaleBody): SimTask {

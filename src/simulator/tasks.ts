@@ -1,39 +1,49 @@
-import type { GenerateBody, UpscaleBody } from './schemas.js'
+import { paramsEcho, type GenerateBody } from './generate-rules.js'
+import type { UpscaleBody, VaryBody } from './schemas.js'
 import type { SimTask } from './types.js'
 
 /** What a request decides about a new task; the rest is its running state. */
 export type TaskFields = Omit<SimTask, 'id' | 'state' | 'successFlag' | 'resultUrls' | 'errorMessage' | 'createTime' | 'completeTime'>
 
-const grid = (taskType: string, prompt: string, callBackUrl: string | null, paramJson: string): TaskFields => ({
+// The callback's promptJson echoes the body as sent, extra fields included; record-info's
+// paramJson too, except that kie.ai renames generate's speed there (paramsEcho).
+export const generateFields = (body: GenerateBody, failWith: string | null): TaskFields => ({
   type: 'generate',
-  taskType,
+  taskType: body.taskType,
   parentTaskId: null,
   imageIndex: null,
-  prompt,
-  waterMark: null,
-  callBackUrl,
-  paramJson,
-  failWith: null
+  prompt: body.prompt,
+  waterMark: body.waterMark ?? null,
+  callBackUrl: body.callBackUrl ?? null,
+  promptJson: JSON.stringify(body),
+  paramJson: JSON.stringify(paramsEcho(body)),
+  failWith
 })
 
-// paramJson echoes the body as sent (kie.ai's promptJson), extra fields included
-export const generateFields = (body: GenerateBody): TaskFields =>
-  grid(body.taskType, body.prompt, body.callBackUrl ?? null, JSON.stringify(body))
-
 export const parentFields = (prompt: string): TaskFields =>
-  grid('mj_txt2img', prompt, null, JSON.stringify({ taskType: 'mj_txt2img', prompt }))
+  generateFields({ taskType: 'mj_txt2img', prompt }, null)
 
-export const upscaleFields = (parent: SimTask, body: UpscaleBody, failWith: string | null): TaskFields => ({
-  type: 'upscale',
-  taskType: 'mj_upscale',
+/** A task made from one image of a finished grid: an upscale (one image) or a vary (a new grid). */
+const childFields = (type: 'upscale' | 'vary', parent: SimTask, body: UpscaleBody | VaryBody, failWith: string | null): TaskFields => ({
+  type,
+  // kie.ai does not document these two; the gateway must not depend on them
+  taskType: type === 'upscale' ? 'mj_upscale' : 'mj_vary',
   parentTaskId: parent.id,
   imageIndex: body.imageIndex,
+  // the parent's prompt, so a prompt that says fail-upscale still does after a vary
   prompt: parent.prompt,
   waterMark: body.waterMark ?? null,
   callBackUrl: body.callBackUrl ?? null,
+  promptJson: JSON.stringify(body),
   paramJson: JSON.stringify(body),
   failWith
 })
+
+export const upscaleFields = (parent: SimTask, body: UpscaleBody, failWith: string | null): TaskFields =>
+  childFields('upscale', parent, body, failWith)
+
+export const varyFields = (parent: SimTask, body: VaryBody, failWith: string | null): TaskFields =>
+  childFields('vary', parent, body, failWith)
 
 /** A task as it starts: generating, nothing to show yet. */
 export const startTask = (fields: TaskFields, id: string, now = Date.now()): SimTask => ({

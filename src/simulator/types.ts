@@ -1,7 +1,8 @@
 import type { Chaos, UpscaleFault } from './chaos.js'
 import type { Variants } from './variants.js'
 
-export type ScriptedEndpoint = 'generateUpscale' | 'recordInfo'
+/** The endpoints sim.script() forces answers for: the three task-creating ones, and record-info. */
+export type ScriptedEndpoint = 'generate' | 'generateVary' | 'generateUpscale' | 'recordInfo'
 /**
  * A forced answer. `raw` goes out as text/html, `body` as JSON, verbatim either way. With
  * `afterCreate: true` the request is first handled normally (a task made and billed as usual) and
@@ -14,7 +15,8 @@ export type ScriptedResponse =
 
 export interface SimTask {
   id: string
-  type: 'generate' | 'upscale'
+  /** generate and vary make a four-image grid, upscale one image of a grid */
+  type: 'generate' | 'vary' | 'upscale'
   /** what record-info reports as taskType */
   taskType: string
   parentTaskId: string | null
@@ -29,8 +31,11 @@ export interface SimTask {
   errorMessage: string | null
   createTime: number
   completeTime: number | null
+  /** record-info's paramJson: the submitted parameters as a JSON string */
   paramJson: string
-  /** decided at creation so a later change of failUpscales does not flip a running task; null = succeeds */
+  /** the callback's promptJson: the body exactly as sent (paramJson may rename a value, e.g. generate's speed) */
+  promptJson: string
+  /** decided at creation so a later change of failUpscales or failGrids does not flip a running task; null = succeeds */
   failWith: string | null
 }
 

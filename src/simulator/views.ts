@@ -17,7 +17,7 @@ export function callbackPayload (task: SimTask, shape: CallbackShape = 'document
   const success = task.state === 'success'
   const code = success ? 200 : 500
   const msg = success ? 'success' : task.errorMessage ?? 'Generation failed'
-  const data = { taskId: task.id, promptJson: task.paramJson }
+  const data = { taskId: task.id, promptJson: task.promptJson }
   const urls = success ? [...task.resultUrls] : []
   const resultInfo: ResultInfo = { resultUrls: urls.map((resultUrl) => ({ resultUrl })) }
   switch (shape) {
@@ -30,7 +30,7 @@ export function callbackPayload (task: SimTask, shape: CallbackShape = 'document
       taskId: task.id,
       code,
       msg: success ? 'Success' : msg,
-      data: { task_id: task.id, callbackType: success ? 'task_completed' : 'task_failed', promptJson: task.paramJson }
+      data: { task_id: task.id, callbackType: success ? 'task_completed' : 'task_failed', promptJson: task.promptJson }
     }
   }
 }
