@@ -26,10 +26,10 @@ function checkNewTask (sim: Simulator, request: FastifyRequest): Answer | null {
   return null
 }
 
-/** The back half: the credits, then the task; the call records which task it made. */
-function billAndCreate (sim: Simulator, request: FastifyRequest, create: () => SimTask, cost = 1): Answer {
-  if (sim.credits < cost) return NO_CREDITS
-  sim.credits -= cost
+/** The back half: one credit, then the task; the call records which task it made. */
+function billAndCreate (sim: Simulator, request: FastifyRequest, create: () => SimTask): Answer {
+  if (sim.credits < 1) return NO_CREDITS
+  sim.credits -= 1
   const { id } = create()
   const call = sim.callOf(request)
   if (call !== undefined) call.taskId = id
@@ -42,8 +42,7 @@ function generate (sim: Simulator, request: FastifyRequest): Answer {
   const body = request.body as Record<string, unknown>
   const refusal = generateRefusal(body)
   if (refusal !== null) return fail(422, refusal)
-  // free for now, as generate has always been here
-  return billAndCreate(sim, request, () => sim.createGenerateTask(body as GenerateBody), 0)
+  return billAndCreate(sim, request, () => sim.createGenerateTask(body as GenerateBody))
 }
 
 /** A vary or an upscale: both start from one image of a finished four-image grid. */
