@@ -178,6 +178,8 @@ describe('kie.ai webhook signature (KIE_WEBHOOK_HMAC_KEY set)', () => {
     'x-webhook-signature': sig
   })
 
+  // The same vector is checked in simulator.test.ts against the simulator's own signer
+  // (src/simulator/sign.ts): two implementations, each held to kie.ai's documentation.
   it('matches the documented test vector', () => {
     expect(signKieCallback(key, 'ee9c2715375b7837f8bb51d641ff5863', 1769670760)).toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
   })

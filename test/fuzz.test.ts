@@ -725,39 +725,7 @@ describe('fuzz: afterwards', () => {
   })
 })
 
-// ------------------------------------------------------------------------------------- known bugs
-
-describe('fuzz findings (regressions: these failed before src/ was fixed)', () => {
-  // FIXED 1 (src/app.ts frameworkErrors): a path with a malformed percent-encoding (or a parameter over Fastify's maxParamLength
-  // of 100) is answered by Fastify's router itself, bypassing setErrorHandler/setNotFoundHandler:
-  // {"error":"Bad Request","code":"FST_ERR_BAD_URL",…} and 414 {"code":"FST_ERR_MAX_PARAM_LENGTH",…},
-  // not the common GW_* shape (and without the security headers and x-request-id).
-  // src/app.ts builds Fastify without a `frameworkErrors` option.
-  it('answers a malformed percent-encoding in the path in the common error shape', async () => {
-    const res = await inject(t, { method: 'GET', url: '/upscale/%zz', headers: { authorization: `Bearer ${KEY_A}` } })
-    expect(res.statusCode).toBe(400)
-    expect(res.json().code).toMatch(/^GW_/)
-  })
-  it('answers a task id over 100 characters in the common error shape', async () => {
-    const res = await inject(t, { method: 'GET', url: `/upscale/${'x'.repeat(101)}`, headers: { authorization: `Bearer ${KEY_A}` } })
-    expect(res.statusCode).toBeLessThan(500)
-    expect(res.json()).toMatchObject({ statusCode: res.statusCode, code: expect.stringMatching(/^GW_/) })
-  })
-
-  // FIXED 2 (POST /upscale refuses it with 400): a JSON string with a lone surrogate ("\ud800", valid JSON escape text) passes
-  // validation, is accepted with 202 and stored by better-sqlite3 as invalid UTF-8 (bytes ED A0 80);
-  // it reads back as three U+FFFD, so the stored row, the 202 answer and what kie.ai receives
-  // differ from the request. Either refuse it with 400 or store it exactly.
-  it('stores a waterMark with a lone surrogate exactly as sent, or refuses it', async () => {
-    const res = await inject(t, {
-      method: 'POST',
-      url: '/upscale',
-      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json' },
-      payload: '{"taskId":"parent","imageIndex":1,"waterMark":"x\\ud800y"}'
-    })
-    if (res.statusCode === 202) {
-      m.created.set(res.json().id, { owner: OWNER[KEY_A] as string, body: { taskId: 'parent', imageIndex: 1, waterMark: 'x\ud800y' }, mangled: true })
-      expect(row(t, res.json().id)?.water_mark).toBe('x\ud800y')
-    } else expect(res.statusCode).toBe(400)
-  })
-})
+// Regressions the fuzzer found (a malformed percent-encoding or an over-long parameter answered
+// by Fastify's router outside the common error shape; a lone surrogate in waterMark stored as
+// invalid UTF-8) are pinned where those behaviours belong: upscale.test.ts, 'the router' and
+// the refused bodies of POST /upscale.

@@ -10,6 +10,27 @@ import { setup, sleep, statuses } from './resilience-helper.js'
 const html = (status: number) => `<html><head><title>${status}</title></head><body>cloudflare</body></html>`
 const CREATED = ['∅→queued:create', 'queued→submitted:submit', 'submitted→succeeded:callback']
 
+type T = Awaited<ReturnType<typeof setup>>
+/**
+ * A refusal that made nothing, then success: 202 queued first in line, sent twice, the first
+ * making no kie.ai task, succeeded by the second one's callback.
+ */
+async function expectRetriedOnceThenSucceeded(t: T, res: Awaited<ReturnType<T['submit']>>, firstHttpStatus: number) {
+  expect(res.status).toBe(202)
+  expect(res.location).toBe(`/upscale/${res.body.id}`)
+  expect(res.body).toMatchObject({ status: 'queued', kieTaskId: null, error: null, queue: { position: 1 } })
+  const id = res.body.id as string
+  const done = await t.final(id)
+  const calls = t.sim.upscaleCallsFor(id)
+  expect(calls).toHaveLength(2)
+  expect(calls[0]).toMatchObject({ httpStatus: firstHttpStatus, taskId: null })
+  expect(calls[1]).toMatchObject({ httpStatus: 200, code: 200 })
+  expect(done).toMatchObject({ status: 'succeeded', kieTaskId: calls[1]?.taskId, error: null })
+  expect(t.row(id)).toMatchObject({ status: 'succeeded', attempts: 2, send_state: 'sent', kie_task_id: calls[1]?.taskId })
+  expect(statuses(t.gw.repo.taskEvents(id))).toEqual(CREATED)
+  return calls
+}
+
 describe('every answer to a task-creating request, by whether kie.ai may have created the task', () => {
   it('accepted: submitted at once, one kie.ai task, succeeded by its callback', async () => {
     const t = await setup()
@@ -55,22 +76,23 @@ describe('every answer to a task-creating request, by whether kie.ai may have cr
     const t = await setup()
     t.sim.script('generateUpscale', answer)
     const res = await t.submit(2)
-    expect(res).toMatchObject({ status: 202, body: { status: 'queued' } })
-    const done = await t.final(res.body.id)
-    const calls = t.sim.upscaleCallsFor(res.body.id)
-    expect(calls).toHaveLength(2)
+    const calls = await expectRetriedOnceThenSucceeded(t, res, (answer as { httpStatus: number }).httpStatus)
     expect((calls[1]?.at as number) - (calls[0]?.at as number)).toBeGreaterThanOrEqual(t.queue.rateLimitWindowMs)
-    expect(done).toMatchObject({ status: 'succeeded', kieTaskId: calls[1]?.taskId })
   })
 
   it('not created, envelope 455: retried with backoff, then succeeded, one kie.ai task', async () => {
     const t = await setup()
     t.sim.script('generateUpscale', { body: { code: 455, msg: 'Service unavailable', data: null } })
     const res = await t.submit(3)
-    expect(res.body.status).toBe('queued')
-    expect(await t.final(res.body.id)).toMatchObject({ status: 'succeeded' })
-    expect(t.sim.upscaleCallsFor(res.body.id).map((c) => c.code)).toEqual([455, 200])
+    const calls = await expectRetriedOnceThenSucceeded(t, res, 200)
+    expect(calls.map((c) => c.code)).toEqual([455, 200])
     expect(t.sim.acceptedUpscales()).toBe(1)
+  })
+
+  it('not created, envelope 500 in an HTTP 500: retried once, then succeeded', async () => {
+    const t = await setup()
+    t.sim.script('generateUpscale', { httpStatus: 500, body: { code: 500, msg: 'Internal Server Error', data: null } })
+    await expectRetriedOnceThenSucceeded(t, await t.submit(2), 500)
   })
 
   // Fails before issue 10: envelope 500 was retried until the 30-minute deadline and opened the breaker.
@@ -95,12 +117,10 @@ describe('every answer to a task-creating request, by whether kie.ai may have cr
       const t = await setup()
       t.sim.chaos.upscaleFaults = { [fault]: 1 }
       const res = await t.submit(1)
-      expect(res.body).toMatchObject({ status: 'queued', kieTaskId: null })
       t.sim.chaos.upscaleFaults = {}
-      const done = await t.final(res.body.id)
-      const calls = t.sim.upscaleCallsFor(res.body.id)
-      expect(calls.map((c) => [c.httpStatus, c.taskId === null])).toEqual([[fault === 'http503' ? 503 : Number(fault.slice(3)), true], [200, false]])
-      expect(done).toMatchObject({ status: 'succeeded', kieTaskId: calls[1]?.taskId })
+      const status = fault === 'http503' ? 503 : Number(fault.slice(3))
+      const calls = await expectRetriedOnceThenSucceeded(t, res, status)
+      expect(calls.map((c) => [c.httpStatus, c.taskId === null])).toEqual([[status, true], [200, false]])
       expect(t.sim.acceptedUpscales()).toBe(1)
     }
   )
@@ -192,7 +212,7 @@ describe('every callback shape kie.ai is seen to send', () => {
     t.sim.failUpscales = true
     const res = await t.submit(0)
     const done = await t.final(res.body.id)
-    expect(done).toMatchObject({ status: 'failed', error: { code: 'GW_UPSTREAM_FAILED', message: UPSCALE_FAILURE } })
+    expect(done).toMatchObject({ status: 'failed', resultUrls: null, error: { code: 'GW_UPSTREAM_FAILED', message: UPSCALE_FAILURE } })
     expect(t.gw.repo.callbackDeliveries(res.body.id).map((d) => d.verdict)).toEqual(['accepted'])
   })
 

@@ -3,7 +3,7 @@
 // Setup and its scaled-down settings are in resilience-helper.ts.
 import { describe, expect, it, vi } from 'vitest'
 import type { KieClient } from '../src/kie/client.js'
-import { UPSCALE_FAILURE, type ApiCall, type ScriptedResponse } from '../src/simulator/index.js'
+import { UPSCALE_FAILURE, type ApiCall } from '../src/simulator/index.js'
 import { until } from './e2e-helper.js'
 import { maxInWindow, RECONCILER_PERIOD_MS, setup, sleep, statuses } from './resilience-helper.js'
 
@@ -115,30 +115,8 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
     expectPacedOnceInOrder(t, ids, spy.started)
   })
 
-  const transients: Array<[string, ScriptedResponse]> = [
-    ['HTTP 429', { httpStatus: 429, body: { code: 429, msg: 'Rate limit exceeded', data: null } }],
-    ['body code 455 in an HTTP 200', { httpStatus: 200, body: { code: 455, msg: 'Service unavailable', data: null } }],
-    ['envelope 500 in an HTTP 500', { httpStatus: 500, body: { code: 500, msg: 'Internal Server Error', data: null } }],
-    ['a 503 page from the CDN', { httpStatus: 503, raw: '<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>' }]
-  ]
-  it.each(transients)('%s, then success: 202 queued, retried once, succeeded', async (_name, answer) => {
-    const t = await setup()
-    t.sim.script('generateUpscale', answer)
-    const res = await t.submit(2)
-    expect(res.status).toBe(202)
-    expect(res.location).toBe(`/upscale/${res.body.id}`)
-    expect(res.body).toMatchObject({ status: 'queued', kieTaskId: null, error: null, queue: { position: 1 } })
-    const id = res.body.id as string
-
-    const done = await t.final(id)
-    const calls = t.sim.upscaleCallsFor(id)
-    expect(calls).toHaveLength(2)
-    expect(calls[0]).toMatchObject({ httpStatus: (answer as { httpStatus: number }).httpStatus, taskId: null })
-    expect(calls[1]).toMatchObject({ httpStatus: 200, code: 200 })
-    expect(done).toMatchObject({ status: 'succeeded', kieTaskId: calls[1]?.taskId, error: null })
-    expect(t.row(id)).toMatchObject({ status: 'succeeded', attempts: 2, send_state: 'sent', kie_task_id: calls[1]?.taskId })
-    expect(statuses(t.gw.repo.taskEvents(id))).toEqual(['∅→queued:create', 'queued→submitted:submit', 'submitted→succeeded:callback'])
-  })
+  // A transient refusal (429, 455, 5xx, a CDN's 503 page), then success, is a row of the answer
+  // table: tested once, in kie-answers.e2e.test.ts.
 
   it('every callback dropped: tasks still complete through record-info, polled within its limit', async () => {
     const t = await setup({ sim: { chaos: { dropCallbackRate: 1 } } })

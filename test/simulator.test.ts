@@ -76,6 +76,8 @@ function api (base: string, key = KEY) {
 
 describe('the simulator\'s own signing and bearer check', () => {
   // The expected value is the one published in kie-api.md, hard-coded: not computed by any code under test.
+  // callbacks.test.ts checks the same vector against the gateway's verifier (src/kie/signature.ts):
+  // a different implementation, so the twin is intended.
   it('signs the test vector from kie-api.md', () => {
     expect(signKieCallback(HMAC, 'ee9c2715375b7837f8bb51d641ff5863', '1769670760'))
       .toBe('xG6/yOyrMyJtUdc1yjmHpKLHSHF3MpzOPa6uxSj3qb4=')
