@@ -14,6 +14,10 @@ import httpConventions, { requestId, SECURITY_HEADERS } from './plugins/http-con
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
+import taskRoutes from './routes/tasks.js'
+import { createSubmitter } from './tasks/submit.js'
+import { toTask } from './tasks/view.js'
+import type { TaskRow } from './db/repository.js'
 import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
 import {
@@ -186,17 +190,11 @@ export async function buildApp(opts: AppOptions) {
   })
   const { apiKeys } = opts
   await app.register(healthRoutes, { repo, expectedMigrations: loadMigrations().length })
-  await app.register(upscaleRoutes, {
-    apiKeys,
-    repo,
-    dispatcher,
-    clock,
-    queue,
-    waiters,
-    signals,
-    webhooks,
-    queueInfo: (row) => estimateQueue(row, repo, dispatcher, clock.now())
-  })
+  // Every kind of task is seen and submitted the same way.
+  const view = (row: TaskRow) => toTask(row, estimateQueue(row, repo, dispatcher, clock.now()), row.status === 'succeeded' ? repo.resultFiles(row.id) : [])
+  const submit = createSubmitter({ repo, dispatcher, clock, queue, signals, webhooks, view })
+  await app.register(upscaleRoutes, { apiKeys, repo, waiters, submit, view })
+  await app.register(taskRoutes, { apiKeys, repo, waiters, submit, view })
   await app.register(deliveryRoutes, { apiKeys, repo, clock, signals, webhookAttempts: webhooks.scheduleMs.length })
   await app.register(resultRoutes, { apiKeys, repo })
   await app.register(metricsRoutes, { metrics, token: opts.metricsToken ?? null })

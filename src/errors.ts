@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'GW_URI_TOO_LONG',
   'GW_UNSUPPORTED_MEDIA_TYPE',
   'GW_IDEMPOTENCY_MISMATCH',
+  'GW_PARENT_INVALID',
   'GW_RATE_LIMITED',
   'GW_HEADERS_TOO_LARGE',
   'GW_INTERNAL',
@@ -35,7 +36,8 @@ export const ERROR_CODES = [
   // Stored on tasks that fail after they were accepted.
   'GW_UPSTREAM_FAILED',
   'GW_UPSTREAM_OUTCOME_UNKNOWN',
-  'GW_TIMEOUT'
+  'GW_TIMEOUT',
+  'GW_PARENT_FAILED'
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 export const ErrorCodeSchema = Type.Union(ERROR_CODES.map((code) => Type.Literal(code)), { description: 'Stable machine-readable error code' })
@@ -95,6 +97,7 @@ export const UpstreamFeatureDisabledError = createError(
 export const UpstreamUnavailableError = createError('GW_UPSTREAM_UNAVAILABLE', 'kie.ai is unavailable: %s', 503)
 
 export const IdempotencyMismatchError = createError('GW_IDEMPOTENCY_MISMATCH', 'Idempotency-Key %s was already used with a different request body', 422)
+export const ParentInvalidError = createError('GW_PARENT_INVALID', '%s', 422)
 export const NothingToRetryError = createError('GW_NOTHING_TO_RETRY', 'Task %s has no dead-lettered webhook delivery', 409)
 export const ResultPendingError = createError('GW_RESULT_PENDING', 'The result of task %s is still being archived', 409)
 export const ResultUnavailableError = createError('GW_RESULT_UNAVAILABLE', 'The result of task %s is not available: %s', 410)

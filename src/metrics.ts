@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Repository } from './db/repository.js'
-import type { KieClient } from './kie/client.js'
+import type { KieClient, KieResult } from './kie/client.js'
+import type { TaskType } from './tasks/schemas.js'
 
 /**
  * Prometheus metrics. Nothing scans a table on a scrape: task counts come from four rows that
@@ -21,6 +22,15 @@ export function createMetrics(repo: Repository) {
     }
   })
   new Gauge({
+    name: 'gateway_tasks_by_type',
+    help: 'Tasks by kind (generate, vary, upscale) and status',
+    labelNames: ['type', 'status'],
+    registers,
+    collect() {
+      for (const { type, status, n } of repo.tasks.counts()) this.set({ type, status }, n)
+    }
+  })
+  new Gauge({
     name: 'gateway_queue_depth',
     help: 'Tasks waiting to be sent to kie.ai',
     registers,
@@ -31,6 +41,12 @@ export function createMetrics(repo: Repository) {
   const m = {
     registry,
     submissions: new Counter({ name: 'gateway_kie_submissions_total', help: 'Submissions to kie.ai by outcome', labelNames: ['outcome'], registers }),
+    submissionsByKind: new Counter({
+      name: 'gateway_kie_submissions_by_kind_total',
+      help: 'Submissions to kie.ai by kind (generate, vary, upscale) and outcome',
+      labelNames: ['kind', 'outcome'],
+      registers
+    }),
     kieLatency: new Histogram({
       name: 'gateway_kie_request_duration_seconds',
       help: 'kie.ai call latency by endpoint',
@@ -61,15 +77,19 @@ export type Metrics = ReturnType<typeof createMetrics>
 
 /** The kie.ai client, timed per endpoint and with submission outcomes counted. */
 export function instrumentKie(kie: KieClient, metrics: Metrics): KieClient {
+  async function submission(kind: TaskType, endpoint: string, call: () => Promise<KieResult<{ taskId: string }>>) {
+    const end = metrics.kieLatency.startTimer({ endpoint })
+    const result = await call()
+    end()
+    const outcome = result.ok ? 'accepted' : result.kind === 'rejected' ? `rejected_${result.code}` : `transient_${result.reason}`
+    metrics.submissions.inc({ outcome })
+    metrics.submissionsByKind.inc({ kind, outcome })
+    return result
+  }
   return {
-    async generateUpscale(req, abort) {
-      const end = metrics.kieLatency.startTimer({ endpoint: 'generateUpscale' })
-      const result = await kie.generateUpscale(req, abort)
-      end()
-      const outcome = result.ok ? 'accepted' : result.kind === 'rejected' ? `rejected_${result.code}` : `transient_${result.reason}`
-      metrics.submissions.inc({ outcome })
-      return result
-    },
+    generateUpscale: (req, abort) => submission('upscale', 'generateUpscale', () => kie.generateUpscale(req, abort)),
+    generateVary: (req, abort) => submission('vary', 'generateVary', () => kie.generateVary(req, abort)),
+    generate: (req, abort) => submission('generate', 'generate', () => kie.generate(req, abort)),
     downloadUrl: (url) => kie.downloadUrl(url),
     async credits() {
       const result = await kie.credits()

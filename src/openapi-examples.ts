@@ -4,9 +4,12 @@ const parent = 'ea8f7c64c4ae87b48b8f12b2e3ba42f6'
 
 export const taskExample = {
   id,
+  type: 'upscale',
   status: 'succeeded',
+  parentId: null,
   taskId: parent,
   imageIndex: 2,
+  params: { taskId: parent, imageIndex: 2 },
   waterMark: null,
   kieTaskId: '7c04a036a284cf7f3b8c18aa2bdafa40',
   callbackUrl: 'https://hooks.example.com/upscales',
@@ -44,7 +47,7 @@ export const queuedTaskExample = {
   updatedAt: '2026-11-25T14:16:48.263Z',
   completedAt: null,
   archive: null,
-  queue: { position: 3, estimatedSendAt: '2026-11-25T14:16:59.000Z' }
+  queue: { position: 3, estimatedSendAt: '2026-11-25T14:16:59.000Z', waitingFor: null }
 }
 
 export const createUpscaleExample = { taskId: parent, imageIndex: 2, callbackUrl: 'https://hooks.example.com/upscales' }

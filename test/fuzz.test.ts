@@ -683,7 +683,7 @@ describe('fuzz: operations routes and unknown routes', () => {
           const created = row(t, res.json().id) as TaskRow
           const key = keyOf(r.authorization) as string
           expect(created.owner).toBe(OWNER[key])
-          m.created.set(created.id, { owner: created.owner, body: { taskId: created.parent_task_id, imageIndex: created.image_index, ...(created.water_mark === null ? {} : { waterMark: created.water_mark }) }, mangled: false })
+          m.created.set(created.id, { owner: created.owner, body: { taskId: created.parent_task_id as string, imageIndex: created.image_index as number, ...(created.water_mark === null ? {} : { waterMark: created.water_mark }) }, mangled: false })
           m.byOwner[key]!.push(created.id)
           before.tasks++
         }

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeEach } from 'vitest'
 import { buildApp, type App, type AppOptions } from '../src/app.js'
 import type { Clock } from '../src/clock.js'
 import { openDatabase } from '../src/db/open.js'
-import type { KieClient, KieResult, RecordInfo, UpscaleRequest } from '../src/kie/client.js'
+import type { GenerateRequest, KieClient, KieResult, RecordInfo, UpscaleRequest } from '../src/kie/client.js'
 import { callbackToken } from '../src/kie/callback-token.js'
 
 export const KEY_A = 'test-key-aaaaaaaaaaaaaaaa'
@@ -21,6 +21,22 @@ export class FakeKie implements KieClient {
 
   async generateUpscale(req: UpscaleRequest): Promise<KieResult<{ taskId: string }>> {
     this.upscaleCalls.push(req)
+    return this.answer()
+  }
+
+  /** generate and generateVary calls, in order, with the endpoint they went to. */
+  gridCalls: Array<{ endpoint: 'generate' | 'generateVary'; body: GenerateRequest | UpscaleRequest }> = []
+  async generate(req: GenerateRequest): Promise<KieResult<{ taskId: string }>> {
+    this.gridCalls.push({ endpoint: 'generate', body: req })
+    return this.answer()
+  }
+
+  async generateVary(req: UpscaleRequest): Promise<KieResult<{ taskId: string }>> {
+    this.gridCalls.push({ endpoint: 'generateVary', body: req })
+    return this.answer()
+  }
+
+  private answer(): KieResult<{ taskId: string }> {
     const answer = this.next.shift()
     if (answer instanceof Error) throw answer
     return answer ?? { ok: true, data: { taskId: hex32() } }

@@ -273,7 +273,8 @@ describe('what kie.ai does that operators must see', () => {
     const first = await t.final(res.body.id)
     // kie.ai makes another task with the same callback URL (as after a resend the gateway never makes).
     const callBackUrl = (t.sim.upscaleCallsFor(res.body.id)[0]?.body as { callBackUrl: string }).callBackUrl
-    const second = t.sim.createUpscaleTask(t.sim.tasks.get(t.row(res.body.id).parent_task_id)!, { taskId: t.row(res.body.id).parent_task_id, imageIndex: 0, callBackUrl })
+    const parentTaskId = t.row(res.body.id).parent_task_id as string
+    const second = t.sim.createUpscaleTask(t.sim.tasks.get(parentTaskId)!, { taskId: parentTaskId, imageIndex: 0, callBackUrl })
     await until('the second callback', () => t.sim.callbacks.some((c) => c.taskId === second.id))
     expect(t.sim.callbacks.filter((c) => c.taskId === second.id).map((c) => c.status)).toEqual([200])
     expect(await t.get(res.body.id)).toEqual(first)

@@ -47,7 +47,7 @@ describe('OpenAPI document', () => {
       expect(op, `${r.method.toUpperCase()} ${r.url} is not in the document`).toBeDefined()
       expect(op?.summary, `${r.method.toUpperCase()} ${r.url} has no summary`).toBeTruthy()
       expect(r.schema.response, `${r.url} has no response schemas`).toBeDefined()
-      if (r.method === 'post') expect(op?.requestBody ?? r.url === '/upscale/:id/deliveries/retry', `${r.url} has no request body`).toBeTruthy()
+      if (r.method === 'post') expect(op?.requestBody ?? r.url.endsWith('/deliveries/retry'), `${r.url} has no request body`).toBeTruthy()
       // Every route that can refuse documents the error shape.
       const statuses = Object.keys(r.schema.response ?? {})
       if (r.url !== '/healthz') expect(statuses.some((s) => Number(s) >= 400), `${r.url} documents no error`).toBe(true)

@@ -25,6 +25,8 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
         if (started.length <= delayFirst) await sleep(delayMs)
         return real.generateUpscale(req, abort)
       },
+      generate: (req, abort) => real.generate(req, abort),
+      generateVary: (req, abort) => real.generateVary(req, abort),
       recordInfo: (id, abort) => real.recordInfo(id, abort),
       downloadUrl: (url) => real.downloadUrl(url),
       credits: () => real.credits()

@@ -206,7 +206,8 @@ describe('generate, upscale, callback, record-info', () => {
     expect(parentInfo.body.data).toMatchObject({ taskType: 'mj_txt2img', successFlag: 1 })
     expect(parentInfo.body.data.resultInfoJson.resultUrls).toHaveLength(4)
 
-    expect((await client.get('/api/v1/chat/credit')).body.data).toBe(9)
+    // One generate and one upscale: kie.ai bills both.
+    expect((await client.get('/api/v1/chat/credit')).body.data).toBe(8)
     expect(sim.calls.filter((c) => c.path === '/api/v1/mj/generateUpscale')).toHaveLength(1)
     expect(sim.tasks.get(upId)).toMatchObject({ type: 'upscale', parentTaskId: parentId, imageIndex: 2, waterMark: 'sim', state: 'success' })
   })
@@ -294,7 +295,8 @@ describe('validation and limits', () => {
     expect((await client.get('/api/v1/mj/record-info?taskId=nope')).body).toEqual({ code: 422, msg: 'recordInfo is null', data: null })
     expect((await client.get('/api/v1/mj/record-info')).body.code).toBe(422)
     expect([...sim.tasks.values()].filter((t) => t.type === 'upscale')).toHaveLength(0)
-    expect(sim.credits).toBe(5)
+    // Only the grid made for the test was billed.
+    expect(sim.credits).toBe(4)
     const last = sim.calls.at(-1)!
     expect(last).toMatchObject({ method: 'GET', path: '/api/v1/mj/record-info', httpStatus: 200, code: 422 })
   })
@@ -308,7 +310,8 @@ describe('validation and limits', () => {
     expect(res.status).toBe(200)
     expect(res.body).toMatchObject({ code: 402, msg: expect.stringContaining('Insufficient credits'), data: null })
     expect(sim.credits).toBe(0)
-    expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'free' })).body.code).toBe(200)
+    // A grid costs credits too.
+    expect((await client.post('/api/v1/mj/generate', { taskType: 'mj_txt2img', prompt: 'free' })).body.code).toBe(402)
   })
 
   it('answers HTTP 429 beyond the sliding window and drops the request', async () => {

@@ -1,19 +1,25 @@
 // Row and value shapes of the repository (no SQL here).
 
 import type { ErrorCode } from '../errors.js'
-import type { ArchiveStatus, TaskStatus } from '../tasks/schemas.js'
+import type { ArchiveStatus, TaskStatus, TaskType } from '../tasks/schemas.js'
 
-export type { TaskStatus }
-export type StatusSource = 'create' | 'submit' | 'callback' | 'reconcile' | 'timeout' | 'recovery' | 'deadline'
+export type { TaskStatus, TaskType }
+export type StatusSource = 'create' | 'submit' | 'callback' | 'reconcile' | 'timeout' | 'recovery' | 'deadline' | 'parent'
 
 export interface TaskRow {
   seq: number
   id: string
   owner: string
+  type: TaskType
   status: TaskStatus
-  parent_task_id: string
-  image_index: number
+  /** The caller's own gateway task this one is chained to. */
+  parent_id: string | null
+  /** The parent's kie.ai task id: null for a grid from a prompt, and while a chained task waits. */
+  parent_task_id: string | null
+  image_index: number | null
   water_mark: string | null
+  /** kie.ai's parameters as submitted (JSON). */
+  params: string | null
   kie_task_id: string | null
   result_urls: string | null
   error_code: ErrorCode | null
@@ -65,9 +71,14 @@ export interface WebhookAttemptRow {
 export interface NewTask {
   id: string
   owner: string
-  parentTaskId: string
-  imageIndex: number
+  type?: TaskType
+  /** A chained task's parent (a gateway task id); it waits until that parent has succeeded. */
+  parentId?: string | null
+  parentTaskId: string | null
+  imageIndex: number | null
   waterMark: string | null
+  /** kie.ai's parameters as submitted. */
+  params?: Record<string, unknown> | null
   submitDeadlineAt: number
   /** The client's webhook URL (the API's `callbackUrl`). */
   webhookUrl?: string | null
@@ -101,6 +112,8 @@ export type CallbackEffect =
 
 export interface ListQuery {
   owner: string
+  /** Only this kind; every kind when undefined. */
+  type?: TaskType | undefined
   status?: TaskStatus | undefined
   beforeSeq?: number | undefined
   limit: number
@@ -135,6 +148,10 @@ export interface ResultFileRow {
 export interface FinalWrites {
   queueResults(taskId: string, resultUrls: string[], now: number): void
   enqueueWebhook(taskId: string, type: string, url: string, now: number): void
+  /** Chained tasks waiting for this parent get its kie.ai id and join the queue; returns how many. */
+  releaseChildren(parentId: string, parentKieTaskId: string, now: number): number
+  /** Chained tasks waiting for this parent fail with it (and theirs with them). */
+  failChildren(parentId: string, now: number, message: string): void
 }
 
 /** The reaction to a task becoming final: part of its transaction, then after the commit. */

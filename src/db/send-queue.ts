@@ -12,17 +12,18 @@ export interface SendQueueDeps {
 /** The send queue (queued tasks and their send state) and the rate window (send_slots). */
 export function createSendQueue(db: Db, { webhooks, archive }: SendQueueDeps) {
   const s = {
+    // A chained task waiting for its parent (parent_task_id still NULL) is in line for nothing yet.
     readyAhead: db.prepare(`SELECT count(*) AS n FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND seq < @seq AND next_attempt_at <= @now`),
+      WHERE status = 'queued' AND send_state = 'pending' AND seq < @seq AND next_attempt_at <= @now AND (parent_id IS NULL OR parent_task_id IS NOT NULL)`),
     queuePosition: db.prepare(`SELECT count(*) AS n FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND seq <= ?`),
+      WHERE status = 'queued' AND send_state = 'pending' AND seq <= ? AND (parent_id IS NULL OR parent_task_id IS NOT NULL)`),
     claimable: db.prepare(`SELECT id FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND next_attempt_at <= @now AND submit_deadline_at > @now
+      WHERE status = 'queued' AND send_state = 'pending' AND next_attempt_at <= @now AND submit_deadline_at > @now AND (parent_id IS NULL OR parent_task_id IS NOT NULL)
         AND (lease_until IS NULL OR lease_until < @now)
       ORDER BY seq LIMIT @limit`),
     releaseLease: db.prepare('UPDATE tasks SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?'),
     lease: db.prepare('UPDATE tasks SET lease_owner = @owner, lease_until = @until WHERE id = @id RETURNING *'),
-    nextAttemptAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
+    nextAttemptAt: db.prepare(`SELECT min(next_attempt_at) AS at FROM tasks WHERE status = 'queued' AND send_state = 'pending' AND (parent_id IS NULL OR parent_task_id IS NOT NULL)`),
     queueDepth: db.prepare(`SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND send_state = 'pending'`),
     slotsUsed: db.prepare('SELECT count(*) AS n FROM send_slots WHERE arrived_by IS NULL OR arrived_by > ?'),
     slotTime: db.prepare(`SELECT coalesce(arrived_by, @now) AS at FROM send_slots WHERE arrived_by IS NULL OR arrived_by > @windowStart
@@ -34,7 +35,7 @@ export function createSendQueue(db: Db, { webhooks, archive }: SendQueueDeps) {
     pruneSlots: db.prepare('DELETE FROM send_slots WHERE arrived_by <= ?'),
     beginSend: db.prepare(`UPDATE tasks SET send_state = 'sending', sent_at = @now, attempts = attempts + 1,
         lease_owner = NULL, lease_until = NULL, updated_at = @now
-      WHERE id = @id AND status = 'queued' AND send_state = 'pending'
+      WHERE id = @id AND status = 'queued' AND send_state = 'pending' AND (parent_id IS NULL OR parent_task_id IS NOT NULL)
         AND (lease_owner IS NULL OR lease_owner = @owner OR lease_until < @now)`),
     markSubmitted: db.prepare(`UPDATE tasks SET status = 'submitted', status_source = 'submit', send_state = 'sent',
         kie_task_id = @kieTaskId, upstream_state = 'generating', reconcile_at = @reconcileAt, last_error = NULL,

@@ -1,27 +1,42 @@
 import type { Db } from './open.js'
 import type { ErrorCode } from '../errors.js'
-import type { FinalWrites, ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus } from './rows.js'
+import type { FinalWrites, ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus, TaskType } from './rows.js'
+
+const taskValues = (t: NewTask, now: number) => ({
+  ...t,
+  type: t.type ?? 'upscale',
+  parentId: t.parentId ?? null,
+  params: t.params ? JSON.stringify(t.params) : null,
+  webhookUrl: t.webhookUrl ?? null,
+  now
+})
 
 export interface TasksDeps {
   hooks: RepositoryHooks
   /** What a final transition may write in its own transaction (see src/tasks/on-final.ts). */
-  writes: FinalWrites
+  writes: Pick<FinalWrites, 'queueResults' | 'enqueueWebhook'>
 }
 
 /** Tasks: creation, reading, the final transition (`finish`), reconciliation and sweeps. */
 export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
   const s = {
     insertTask: db.prepare(`INSERT INTO tasks
-      (id, owner, status, parent_task_id, image_index, water_mark, webhook_url, next_attempt_at, submit_deadline_at,
-       created_at, updated_at, last_activity_at)
-      VALUES (@id, @owner, 'queued', @parentTaskId, @imageIndex, @waterMark, @webhookUrl, @now, @submitDeadlineAt, @now, @now, @now)
+      (id, owner, type, status, parent_id, parent_task_id, image_index, water_mark, params, webhook_url, next_attempt_at,
+       submit_deadline_at, created_at, updated_at, last_activity_at)
+      VALUES (@id, @owner, @type, 'queued', @parentId, @parentTaskId, @imageIndex, @waterMark, @params, @webhookUrl, @now,
+       @submitDeadlineAt, @now, @now, @now)
       RETURNING *`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
+    // NULL filters match everything; the owner's indexes keep each variant a range scan.
     list: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND seq < @beforeSeq
+        AND (@type IS NULL OR type = @type) AND (@status IS NULL OR status = @status)
       ORDER BY seq DESC LIMIT @limit`),
-    listByStatus: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND status = @status AND seq < @beforeSeq
-      ORDER BY seq DESC LIMIT @limit`),
+    // Chained tasks: released when their parent succeeds, with the same time to be sent as they had.
+    releaseChildren: db.prepare(`UPDATE tasks SET parent_task_id = @kieTaskId, next_attempt_at = @now,
+        submit_deadline_at = @now + (submit_deadline_at - created_at), updated_at = @now
+      WHERE parent_id = @parentId AND status = 'queued' AND parent_task_id IS NULL`),
+    waitingChildren: db.prepare(`SELECT id FROM tasks WHERE parent_id = ? AND status = 'queued' AND parent_task_id IS NULL`),
     finish: db.prepare(`UPDATE tasks SET status = @status, status_source = @source, result_urls = @resultUrls,
         error_code = @errorCode, error_message = @errorMessage, kie_task_id = coalesce(kie_task_id, @kieTaskId),
         completed_at = @completedAt, updated_at = @now, last_activity_at = @now, lease_owner = NULL, lease_until = NULL
@@ -47,8 +62,9 @@ export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
       AND last_activity_at <= @before AND (reconcile_at IS NULL OR reconcile_at > @now) LIMIT 500`),
     unknownExpired: db.prepare(`SELECT id FROM tasks WHERE status = 'submitted' AND kie_task_id IS NULL AND sent_at <= ? LIMIT 500`),
     pastDeadline: db.prepare(`SELECT id FROM tasks
-      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ? LIMIT 500`),
-    statusCounts: db.prepare('SELECT status, n FROM task_status_counts'),
+      WHERE status = 'queued' AND send_state = 'pending' AND submit_deadline_at <= ?
+        AND (parent_id IS NULL OR parent_task_id IS NOT NULL) LIMIT 500`),
+    counts: db.prepare('SELECT type, status, n FROM task_counts'),
     eventsFor: db.prepare('SELECT from_status, to_status, source, at FROM task_events WHERE task_id = ? ORDER BY id')
   }
 
@@ -76,23 +92,34 @@ export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
       errorMessage: outcome.status === 'failed' ? outcome.message : null
     }) as TaskRow | undefined
     if (row === undefined) return false
-    hooks.onFinal?.inTransaction(row, outcome, now, writes)
+    hooks.onFinal?.inTransaction(row, outcome, now, { ...writes, releaseChildren, failChildren })
     // Deferred: the transaction around this call must commit before anyone reads the result.
     if (hooks.onFinal) setImmediate(hooks.onFinal.afterCommit, id)
     return true
   })
 
+  function releaseChildren(parentId: string, kieTaskId: string, now: number): number {
+    return s.releaseChildren.run({ parentId, kieTaskId, now }).changes
+  }
+  // Recursive through finish: a failed child fails its own waiting children in the same transaction.
+  function failChildren(parentId: string, now: number, message: string): void {
+    for (const { id } of s.waitingChildren.all(parentId) as Array<{ id: string }>) {
+      finish(id, { status: 'failed', code: 'GW_PARENT_FAILED', message }, now, 'parent')
+    }
+  }
+
   const failEach = (ids: Array<{ id: string }>, code: ErrorCode, message: string, now: number, source: StatusSource) =>
     ids.filter(({ id }) => finish(id, { status: 'failed', code, message }, now, source)).map(({ id }) => id)
 
   return {
-    createTask: (t: NewTask, now: number) => s.insertTask.get({ ...t, webhookUrl: t.webhookUrl ?? null, now }) as TaskRow,
+    createTask: (t: NewTask, now: number) => s.insertTask.get(taskValues(t, now)) as TaskRow,
     getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
     getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
     listTasks: (q: ListQuery): TaskRow[] =>
-      (q.status ? s.listByStatus : s.list).all({
+      s.list.all({
         owner: q.owner,
-        status: q.status,
+        type: q.type ?? null,
+        status: q.status ?? null,
         beforeSeq: q.beforeSeq ?? Number.MAX_SAFE_INTEGER,
         limit: q.limit
       }) as TaskRow[],
@@ -117,8 +144,14 @@ export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
       failEach(s.unknownExpired.all(now - afterMs) as Array<{ id: string }>, 'GW_UPSTREAM_OUTCOME_UNKNOWN', message, now, 'timeout'),
     failPastDeadline: (now: number, message: string) =>
       failEach(s.pastDeadline.all(now) as Array<{ id: string }>, 'GW_UPSTREAM_UNAVAILABLE', message, now, 'deadline'),
-    /** Four rows kept by triggers: cheap on every scrape. */
-    statusCounts: () => s.statusCounts.all() as Array<{ status: TaskStatus; n: number }>,
+    /** Twelve rows kept by triggers: cheap on every scrape. */
+    counts: () => s.counts.all() as Array<{ type: TaskType; status: TaskStatus; n: number }>,
+    /** Per status, every kind together. */
+    statusCounts: () => {
+      const by = new Map<TaskStatus, number>()
+      for (const { status, n } of s.counts.all() as Array<{ status: TaskStatus; n: number }>) by.set(status, (by.get(status) ?? 0) + n)
+      return [...by].map(([status, n]) => ({ status, n }))
+    },
     taskEvents: (taskId: string) =>
       s.eventsFor.all(taskId) as Array<{ from_status: TaskStatus | null; to_status: TaskStatus; source: StatusSource; at: number }>
   }

@@ -6,6 +6,7 @@ import { RecordInfoSchema } from './record-info.js'
 export type { KieResult, KieFailure, TransientReason } from './answers.js'
 export { classify } from './answers.js'
 
+/** generateUpscale and generateVary: one image of a finished grid. */
 export interface UpscaleRequest {
   taskId: string
   imageIndex: number
@@ -13,12 +14,17 @@ export interface UpscaleRequest {
   callBackUrl: string
 }
 
+/** generate: kie.ai's parameters as the client submitted them, with the gateway's callback URL. */
+export type GenerateRequest = Record<string, unknown> & { callBackUrl: string }
+
 import type { RecordInfo } from './record-info.js'
 export type { RecordInfo } from './record-info.js'
 
 export interface KieClient {
   /** `abort` ends the request early (shutdown); its outcome is then unknown. */
   generateUpscale(req: UpscaleRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
+  generateVary(req: UpscaleRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
+  generate(req: GenerateRequest, abort?: AbortSignal): Promise<KieResult<{ taskId: string }>>
   /** `data` null: kie.ai does not know the task's state yet. */
   recordInfo(kieTaskId: string, abort?: AbortSignal): Promise<KieResult<RecordInfo | null>>
   /** A temporary (20 minute) direct link to one of kie.ai's result files. */
@@ -81,6 +87,8 @@ export function createKieClient(opts: KieClientOptions): KieClient {
 
   return {
     generateUpscale: (req, abort) => call('POST', '/api/v1/mj/generateUpscale', req, hasTaskId, abort),
+    generateVary: (req, abort) => call('POST', '/api/v1/mj/generateVary', req, hasTaskId, abort),
+    generate: (req, abort) => call('POST', '/api/v1/mj/generate', req, hasTaskId, abort),
     downloadUrl: (url) => call('POST', '/api/v1/common/download-url', { url }, isLink, undefined),
     credits: () => call('GET', '/api/v1/chat/credit', undefined, isCredits, undefined),
     recordInfo: async (kieTaskId, abort) => {

@@ -32,7 +32,8 @@ export default fp(
         },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS' } } },
         tags: [
-          { name: 'upscale', description: 'Client API' },
+          { name: 'upscale', description: 'Client API: upscale tasks (as before other kinds existed)' },
+          { name: 'tasks', description: 'Client API: every kind of task (generate, vary, upscale)' },
           { name: 'kie.ai', description: 'Called by kie.ai' },
           { name: 'operations', description: 'Health and metrics' }
         ]

@@ -59,13 +59,16 @@ export interface DeliveryRoutesOptions {
 const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (app, opts) => {
   const { repo, clock, signals } = opts
   app.addHook('onRequest', clientAuth(opts.apiKeys))
+  // /upscale keeps serving upscale tasks only, as it always did; /tasks serves every kind.
+  for (const [prefix, only] of [['/upscale', 'upscale'], ['/tasks', null]] as const) {
   const owned = (id: string, owner: string) => {
-    if (!repo.getOwnedTask(id, owner)) throw new NotFoundError(`Task ${id} not found`)
+    const task = repo.getOwnedTask(id, owner)
+    if (!task || (only !== null && task.type !== only)) throw new NotFoundError(`Task ${id} not found`)
   }
 
-  app.get('/upscale/:id/deliveries', {
+  app.get(`${prefix}/:id/deliveries`, {
     schema: {
-      tags: ['upscale'],
+      tags: [only ?? 'tasks'],
       security: [{ bearer: [] }],
       summary: "The task's webhook deliveries and every attempt",
       params: TaskParamsSchema,
@@ -76,9 +79,9 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (
     return { items: deliveriesOf(repo, request.params.id) }
   })
 
-  app.post('/upscale/:id/deliveries/retry', {
+  app.post(`${prefix}/:id/deliveries/retry`, {
     schema: {
-      tags: ['upscale'],
+      tags: [only ?? 'tasks'],
       security: [{ bearer: [] }],
       summary: 'Send a dead-lettered webhook delivery once more',
       params: TaskParamsSchema,
@@ -92,6 +95,7 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (
     signals.emit('webhookDue')
     return reply.code(202).send({ items: deliveriesOf(repo, request.params.id) })
   })
+  }
 }
 
 export default deliveryRoutes

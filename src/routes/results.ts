@@ -17,9 +17,11 @@ const Err = Type.Ref(ErrorResponseSchema)
 const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo: Repository }> = async (app, { apiKeys, repo }) => {
   app.addHook('onRequest', clientAuth(apiKeys))
 
-  app.get('/upscale/:id/result', {
+  // /upscale keeps serving upscale tasks only, as it always did; /tasks serves every kind.
+  for (const [prefix, only] of [['/upscale', 'upscale'], ['/tasks', null]] as const) {
+  app.get(`${prefix}/:id/result`, {
     schema: {
-      tags: ['upscale'],
+      tags: [only ?? 'tasks'],
       security: [{ bearer: [] }],
       summary: "The upscaled image, from the gateway's archive (ETag, If-None-Match → 304)",
       params: TaskParamsSchema,
@@ -32,7 +34,8 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo
     }
   }, async (request, reply) => {
     const { id } = request.params
-    if (!repo.getOwnedTask(id, request.clientId)) throw new NotFoundError(`Task ${id} not found`)
+    const task = repo.getOwnedTask(id, request.clientId)
+    if (!task || (only !== null && task.type !== only)) throw new NotFoundError(`Task ${id} not found`)
     request.logRefs.taskId = id
     const index = request.query.index ?? 0
     const file = repo.resultFiles(id).find((f) => f.idx === index)
@@ -48,6 +51,7 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo
       .header('content-length', String(file.bytes))
       .send(createReadStream(file.path) as unknown as Buffer)
   })
+  }
 }
 
 export default resultRoutes

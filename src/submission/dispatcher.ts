@@ -8,6 +8,7 @@ import { isErrorCode } from '../errors.js'
 import { callbackUrl } from '../kie/callback-token.js'
 import type { KieClient, KieFailure, KieResult } from '../kie/client.js'
 import { backoffDelay, FULL_JITTER } from './backoff.js'
+import { createKieTask, KIE_ENDPOINTS } from './requests.js'
 import { createCircuitBreaker } from './circuit-breaker.js'
 
 export interface DispatcherDeps {
@@ -81,14 +82,14 @@ export function createDispatcher(deps: DispatcherDeps) {
     if (result.ok) {
       breaker.success()
       repo.markSubmitted(task.id, result.data.taskId, now, now + queue.reconcileAfterMs)
-      log.info({ taskId: task.id, kieTaskId: result.data.taskId }, 'upscale submitted to kie.ai')
+      log.info({ taskId: task.id, type: task.type, kieTaskId: result.data.taskId }, 'task submitted to kie.ai')
       return { kind: 'submitted', task: fresh() }
     }
     if (result.kind === 'rejected') {
       breaker.success()
       const error = mapRejection(result)
       repo.finish(task.id, failedWith(error), now, 'submit')
-      log.warn({ taskId: task.id, code: result.code, kieMsg: result.msg }, 'kie.ai refused the upscale')
+      log.warn({ taskId: task.id, code: result.code, kieMsg: result.msg }, 'kie.ai refused the task')
       if (result.code === 402) deps.onInsufficientCredits?.()
       return { kind: 'failed', task: fresh(), error, retryAfterSeconds: error.statusCode === 503 ? 60 : null }
     }
@@ -137,22 +138,14 @@ export function createDispatcher(deps: DispatcherDeps) {
     let result: KieResult<{ taskId: string }>
     const started = performance.now()
     try {
-      result = await deps.kie.generateUpscale(
-        {
-          taskId: task.parent_task_id,
-          imageIndex: task.image_index,
-          ...(task.water_mark === null ? {} : { waterMark: task.water_mark }),
-          callBackUrl: callbackUrl(deps.publicBaseUrl(), deps.callbackSecret, task.id)
-        },
-        shutdown.signal
-      )
+      result = await createKieTask(deps.kie, task, callbackUrl(deps.publicBaseUrl(), deps.callbackSecret, task.id), shutdown.signal)
     } catch (err) {
       log.error({ err, taskId: task.id }, 'kie.ai client threw')
       result = { ok: false, kind: 'transient', reason: 'network', message: 'internal error while calling kie.ai', retryAfterMs: null, maybeDelivered: true }
     }
     callLog.info(
       { taskId: task.id, attempt: task.attempts + 1, outcome: result.ok ? 'accepted' : result.kind, ms: Math.round(performance.now() - started) },
-      'kie.ai generateUpscale'
+      `kie.ai ${KIE_ENDPOINTS[task.type]}`
     )
     return record(task, begun.slotId, result, callLog)
   }

@@ -2,13 +2,16 @@ import type { TaskRow, Repository } from '../db/repository.js'
 import type { Dispatcher } from './dispatcher.js'
 
 export interface QueueInfo {
-  position: number
-  estimatedSendAt: number
+  /** null while a chained task waits for its parent. */
+  position: number | null
+  estimatedSendAt: number | null
+  waitingFor: string | null
 }
 
 /** Where a queued task stands: its place in line and when the rate budget should reach it. */
 export function estimateQueue(row: TaskRow, repo: Repository, dispatcher: Dispatcher, now: number): QueueInfo | null {
   if (row.status !== 'queued' || row.send_state !== 'pending') return null
+  if (row.parent_id !== null && row.parent_task_id === null) return { position: null, estimatedSendAt: null, waitingFor: row.parent_id }
   const position = repo.queuePosition(row.seq)
   const budget = dispatcher.budget(now)
   const used = repo.slotsUsed(budget)
@@ -22,5 +25,5 @@ export function estimateQueue(row: TaskRow, repo: Repository, dispatcher: Dispat
   }
   const base = k < 0 ? now : (repo.slotTime(budget, k, now) ?? now) + dispatcher.windowMs
   const at = k < 0 && windows === 0 ? now : base + windows * dispatcher.windowMs
-  return { position, estimatedSendAt: Math.max(at, row.next_attempt_at, dispatcher.breaker.openUntil() ?? 0) }
+  return { position, estimatedSendAt: Math.max(at, row.next_attempt_at, dispatcher.breaker.openUntil() ?? 0), waitingFor: null }
 }

@@ -20,18 +20,23 @@ export function createFinalFanout({ waiters, signals, archiveResults }: FinalFan
       // 1. A success's result files are queued for the archive.
       if (archiveResults && outcome.status === 'succeeded') writes.queueResults(task.id, outcome.resultUrls, now)
       // 2. Its webhook event is written to the outbox: never lost, never sent for a change that was not stored.
-      if (task.webhook_url !== null) writes.enqueueWebhook(task.id, `upscale.${outcome.status}`, task.webhook_url, now)
+      if (task.webhook_url !== null) writes.enqueueWebhook(task.id, `${task.type}.${outcome.status}`, task.webhook_url, now)
+      // 3. Work chained to it: sent now with its kie.ai id, or failed with it (their children too).
+      if (outcome.status === 'succeeded' && task.kie_task_id !== null) writes.releaseChildren(task.id, task.kie_task_id, now)
+      else if (outcome.status === 'failed') writes.failChildren(task.id, now, `its parent task ${task.id} failed: ${outcome.message}`)
     },
     afterCommit(taskId: string): void {
-      // 3. Long polls waiting on the task are answered.
+      // 4. Long polls waiting on the task are answered.
       waiters.notify(taskId)
-      // 4. The archive copies its results.
+      // 5. Chained work released above goes to the sender.
+      signals.emit('taskQueued')
+      // 6. The archive copies its results.
       signals.emit('archiveDue')
-      // 5. Its webhook goes out: a failure at once, a success once its archive is stored or
+      // 7. Its webhook goes out: a failure at once, a success once its archive is stored or
       //    failed, or after WEBHOOK_ARCHIVE_WAIT_MS at the latest (the webhook outbox's claim).
       signals.emit('webhookDue')
     },
-    /** 6. An archived file was stored or gave up: a success webhook held for it may go. */
+    /** 8. An archived file was stored or gave up: a success webhook held for it may go. */
     archiveSettled(): void {
       signals.emit('webhookDue')
     }

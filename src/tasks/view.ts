@@ -7,7 +7,9 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 function archiveOf(row: TaskRow, files: readonly ResultFileRow[]): Task['archive'] {
   if (files.length === 0) return null
-  const url = (f: ResultFileRow) => (f.status === 'stored' ? `/upscale/${row.id}/result${f.idx === 0 ? '' : `?index=${f.idx}`}` : null)
+  // Upscales keep the address their clients know; every kind is served under /tasks.
+  const base = row.type === 'upscale' ? `/upscale/${row.id}/result` : `/tasks/${row.id}/result`
+  const url = (f: ResultFileRow) => (f.status === 'stored' ? `${base}${f.idx === 0 ? '' : `?index=${f.idx}`}` : null)
   const statuses = new Set(files.map((f) => f.status))
   const status = statuses.has('pending') ? 'pending' : statuses.has('failed') ? 'failed' : statuses.has('pruned') ? 'pruned' : 'stored'
   const first = files[0] as ResultFileRow
@@ -25,9 +27,12 @@ function archiveOf(row: TaskRow, files: readonly ResultFileRow[]): Task['archive
 export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: readonly ResultFileRow[] = []): Task {
   return {
     id: row.id,
+    type: row.type,
     status: row.status,
+    parentId: row.parent_id,
     taskId: row.parent_task_id,
     imageIndex: row.image_index,
+    params: row.params === null ? null : (JSON.parse(row.params) as Record<string, unknown>),
     waterMark: row.water_mark,
     kieTaskId: row.kie_task_id,
     callbackUrl: row.webhook_url,
@@ -37,7 +42,7 @@ export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: read
     updatedAt: iso(row.updated_at),
     completedAt: row.completed_at === null ? null : iso(row.completed_at),
     archive: archiveOf(row, files),
-    queue: queue && { position: queue.position, estimatedSendAt: iso(queue.estimatedSendAt) }
+    queue: queue && { position: queue.position, estimatedSendAt: queue.estimatedSendAt === null ? null : iso(queue.estimatedSendAt), waitingFor: queue.waitingFor }
   }
 }
 
