@@ -24,12 +24,14 @@ import {
   DEFAULT_CALLBACK_REFUSED_LOG_MAX,
   DEFAULT_CREDITS,
   DEFAULT_QUEUE,
+  DEFAULT_RECONCILE,
   DEFAULT_RETENTION,
   DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS,
   DEFAULT_WEBHOOK_RETRY_SCHEDULE,
   parseDurations,
   type CreditSettings,
-  type QueueSettings
+  type QueueSettings,
+  type ReconcileSettings
 } from './config.js'
 import { createRetention, type RetentionSettings } from './db/retention.js'
 import deliveryRoutes from './routes/deliveries.js'
@@ -58,6 +60,8 @@ export interface AppOptions {
   previousKieWebhookHmacKeys?: readonly string[]
   clock?: Clock
   queue?: Partial<QueueSettings>
+  /** Reconciliation with record-info and the timeouts of submitted tasks. */
+  reconcile?: Partial<ReconcileSettings>
   /** How often kie.ai's credit balance is asked, and when it is low. */
   credits?: Partial<CreditSettings>
   /** How long each growing table keeps its rows. */
@@ -141,6 +145,7 @@ export async function buildApp(opts: AppOptions) {
   signals.on('callbackStored', (verdict) => metrics.callbacks.inc({ verdict }))
   const kie = instrumentKie(opts.kie, metrics)
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
+  const reconcile: ReconcileSettings = { ...DEFAULT_RECONCILE, ...opts.reconcile }
   const baseUrl = opts.publicBaseUrl
   const dispatcher = createDispatcher({
     repo,
@@ -149,6 +154,7 @@ export async function buildApp(opts: AppOptions) {
     onInsufficientCredits: () => signals.emit('creditsRefused'),
     clock,
     queue,
+    reconcileAfterMs: reconcile.reconcileAfterMs,
     publicBaseUrl: typeof baseUrl === 'function' ? baseUrl : () => baseUrl,
     callbackSecret: opts.callbackSecret,
     log: app.log.child({ component: 'dispatcher' }),
@@ -165,7 +171,7 @@ export async function buildApp(opts: AppOptions) {
   const retention = createRetention(opts.db)
   const retentionSettings = { ...DEFAULT_RETENTION, ...opts.retention }
   const credits = { ...DEFAULT_CREDITS, ...opts.credits }
-  const services: Services = { repo, kie, metrics, clock, queue, dispatcher, waiters, signals, webhooks, archive, credits, retention, retentionSettings }
+  const services: Services = { repo, kie, metrics, clock, queue, reconcile, dispatcher, waiters, signals, webhooks, archive, credits, retention, retentionSettings }
   app.decorate('services', services)
 
   // Start-up recovery, once, before the first request or worker: see recovery.ts.
@@ -207,7 +213,7 @@ export async function buildApp(opts: AppOptions) {
     hmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
     refusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX
   })
-  await app.register(workers, { enabled: opts.workers ?? true, repo, kie, dispatcher, clock, queue, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
+  await app.register(workers, { enabled: opts.workers ?? true, repo, kie, dispatcher, clock, reconcile, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
   return app
 }
 

@@ -94,6 +94,7 @@ export interface Config {
   readonly previousCallbackSecrets: readonly string[]
   readonly previousKieWebhookHmacKeys: readonly string[]
   readonly queue: QueueSettings
+  readonly reconcile: ReconcileSettings
   /** null: webhooks to clients are off (sandbox mode generates one). */
   readonly webhookSecret: string | null
   readonly webhookRetryScheduleMs: readonly number[]
@@ -133,14 +134,11 @@ export const DEFAULT_WEBHOOK_ARCHIVE_WAIT_MS = 60_000
 
 export const DEFAULT_CREDITS: CreditSettings = Object.freeze({ pollMs: 300_000, warnBelow: 100 })
 
-/** Pacing, retries, reconciliation and timeouts: see the README's guarantees section. */
+/** The send queue: pacing, retries, the submit deadline and the circuit breaker. */
 export interface QueueSettings {
   readonly rateLimitMax: number
   readonly rateLimitWindowMs: number
   readonly submitDeadlineMs: number
-  readonly reconcileAfterMs: number
-  readonly taskTimeoutMs: number
-  readonly outcomeUnknownAfterMs: number
   readonly retryBaseMs: number
   readonly retryCapMs: number
   readonly circuitFailureThreshold: number
@@ -149,15 +147,25 @@ export interface QueueSettings {
   readonly serverErrorRetries: number
 }
 
-export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
-  rateLimitMax: 20,
-  rateLimitWindowMs: 10_000,
-  submitDeadlineMs: 30 * 60_000,
+/** Reconciliation with record-info and the timeouts of submitted tasks. */
+export interface ReconcileSettings {
+  readonly reconcileAfterMs: number
+  readonly taskTimeoutMs: number
+  readonly outcomeUnknownAfterMs: number
+}
+
+export const DEFAULT_RECONCILE: ReconcileSettings = Object.freeze({
   reconcileAfterMs: 60_000,
   taskTimeoutMs: 30 * 60_000,
   // kie.ai calls back when the task ends, then retries after 1, 5 and 15 minutes: 21 minutes
   // of retries plus time to generate and a margin.
-  outcomeUnknownAfterMs: 35 * 60_000,
+  outcomeUnknownAfterMs: 35 * 60_000
+})
+
+export const DEFAULT_QUEUE: QueueSettings = Object.freeze({
+  rateLimitMax: 20,
+  rateLimitWindowMs: 10_000,
+  submitDeadlineMs: 30 * 60_000,
   retryBaseMs: 1000,
   retryCapMs: 60_000,
   circuitFailureThreshold: 5,
@@ -229,9 +237,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rateLimitMax: positive('KIE_RATE_LIMIT_MAX', e.KIE_RATE_LIMIT_MAX, DEFAULT_QUEUE.rateLimitMax),
       rateLimitWindowMs: positive('KIE_RATE_LIMIT_WINDOW_MS', e.KIE_RATE_LIMIT_WINDOW_MS, DEFAULT_QUEUE.rateLimitWindowMs),
       submitDeadlineMs: Number(e.SUBMIT_DEADLINE_MS ?? DEFAULT_QUEUE.submitDeadlineMs),
-      reconcileAfterMs: Number(e.RECONCILE_AFTER_MS ?? DEFAULT_QUEUE.reconcileAfterMs),
-      taskTimeoutMs: Number(e.TASK_TIMEOUT_MS ?? DEFAULT_QUEUE.taskTimeoutMs),
-      outcomeUnknownAfterMs: Number(e.OUTCOME_UNKNOWN_AFTER_MS ?? DEFAULT_QUEUE.outcomeUnknownAfterMs),
       retryBaseMs: Number(e.RETRY_BASE_MS ?? DEFAULT_QUEUE.retryBaseMs),
       retryCapMs: Number(e.RETRY_CAP_MS ?? DEFAULT_QUEUE.retryCapMs),
       circuitFailureThreshold: positive('CIRCUIT_FAILURE_THRESHOLD', e.CIRCUIT_FAILURE_THRESHOLD, DEFAULT_QUEUE.circuitFailureThreshold),
@@ -245,6 +250,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       webhookLogMs: positive('WEBHOOK_LOG_RETENTION_DAYS', e.WEBHOOK_LOG_RETENTION_DAYS, 30) * DAY_MS,
       taskMs: e.TASK_RETENTION_DAYS ? positive('TASK_RETENTION_DAYS', e.TASK_RETENTION_DAYS, 1) * DAY_MS : null,
       idempotencyMs: IDEMPOTENCY_TTL_MS
+    }),
+    reconcile: Object.freeze({
+      reconcileAfterMs: Number(e.RECONCILE_AFTER_MS ?? DEFAULT_RECONCILE.reconcileAfterMs),
+      taskTimeoutMs: Number(e.TASK_TIMEOUT_MS ?? DEFAULT_RECONCILE.taskTimeoutMs),
+      outcomeUnknownAfterMs: Number(e.OUTCOME_UNKNOWN_AFTER_MS ?? DEFAULT_RECONCILE.outcomeUnknownAfterMs)
     }),
     credits: Object.freeze({
       pollMs: positive('KIE_CREDITS_POLL_MS', e.KIE_CREDITS_POLL_MS, DEFAULT_CREDITS.pollMs),

@@ -69,6 +69,7 @@ async function main(config: Config) {
     kieWebhookHmacKey: hmacKey,
     previousKieWebhookHmacKeys: config.previousKieWebhookHmacKeys,
     queue: config.queue,
+    reconcile: config.reconcile,
     credits: config.credits,
     retention: config.retention,
     callbackRefusedLogMax: config.callbackRefusedLogMax,

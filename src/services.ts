@@ -1,6 +1,6 @@
 import type { ArchiveSettings } from './archive/worker.js'
 import type { Clock } from './clock.js'
-import type { CreditSettings, QueueSettings } from './config.js'
+import type { CreditSettings, QueueSettings, ReconcileSettings } from './config.js'
 import type { Repository } from './db/repository.js'
 import type { Retention, RetentionSettings } from './db/retention.js'
 import type { KieClient } from './kie/client.js'
@@ -20,6 +20,7 @@ export interface Services {
   metrics: Metrics
   clock: Clock
   queue: QueueSettings
+  reconcile: ReconcileSettings
   dispatcher: Dispatcher
   waiters: Waiters
   signals: Signals

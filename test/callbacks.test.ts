@@ -60,7 +60,7 @@ describe('POST /callbacks/mj', () => {
     expect(deliveries(id)).toEqual([expect.objectContaining({ verdict: 'ambiguous', http_status: 200, kie_task_id: kieTaskId })])
     const url = 'https://tempfile.aiquickdraw.com/v/x_0_0.png'
     t.kie.records.set(kieTaskId, { ok: true, data: { taskId: kieTaskId, successFlag: '1', resultInfoJson: JSON.stringify({ resultUrls: [{ resultUrl: url }] }), completeTime: 1769670760 } })
-    await reconcileOnce({ repo: t.repo, kie: t.kie, clock: t.clock, queue: t.app.services.queue, log: t.app.log })
+    await reconcileOnce({ repo: t.repo, kie: t.kie, clock: t.clock, reconcile: t.app.services.reconcile, log: t.app.log })
     expect(await task(id)).toMatchObject({ status: 'succeeded', resultUrls: [url], completedAt: new Date(1769670760_000).toISOString() })
   })
 

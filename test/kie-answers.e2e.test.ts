@@ -183,7 +183,7 @@ describe('every answer to a task-creating request, by whether kie.ai may have cr
     ['an HTTP 500 that is not the envelope', { httpStatus: 500, raw: 'Internal Server Error' }],
     ['envelope 200 without a task id', { httpStatus: 200, body: { code: 200, msg: 'success', data: null } }]
   ] as Array<[string, ScriptedResponse]>)('maybe created, %s: never resent; no callback comes, so GW_UPSTREAM_OUTCOME_UNKNOWN (safe to resubmit)', async (_name, answer) => {
-    const t = await setup({ queue: { outcomeUnknownAfterMs: 400 } })
+    const t = await setup({ reconcile: { outcomeUnknownAfterMs: 400 } })
     t.sim.script('generateUpscale', answer)
     const res = await t.submit(1)
     expect(res.body).toMatchObject({ status: 'submitted', kieTaskId: null })
@@ -218,7 +218,7 @@ describe('every callback shape kie.ai is seen to send', () => {
 
   // Fails before issue 10: recorded as "success without any result URL", a permanent failure of a paid upscale.
   it("the webhook-verification page's shape (no URL): kept as ambiguous, answered 200, settled at once through record-info", async () => {
-    const t = await setup({ sim: { variants: { callbackShape: 'verification' } }, queue: { reconcileAfterMs: 60_000 } })
+    const t = await setup({ sim: { variants: { callbackShape: 'verification' } }, reconcile: { reconcileAfterMs: 60_000 } })
     const res = await t.submit(3)
     const done = await t.final(res.body.id, 5000)
     const kie = t.sim.tasks.get(res.body.kieTaskId)
@@ -244,7 +244,7 @@ describe('record-info read tolerantly (callbacks lost, so every task is settled 
     ['times as epoch milliseconds', { timeFormat: 'epochMs' }],
     ['times as epoch seconds', { timeFormat: 'epochSeconds' }]
   ])('%s: succeeded with its URLs and kie.ai\'s completion time', async (name, variants) => {
-    const t = await setup({ sim: { chaos: lost, variants, completionDelayMs: name.startsWith('data null') ? 400 : 50 }, queue: { reconcileAfterMs: 100 } })
+    const t = await setup({ sim: { chaos: lost, variants, completionDelayMs: name.startsWith('data null') ? 400 : 50 }, reconcile: { reconcileAfterMs: 100 } })
     const res = await t.submit(1)
     const done = await t.final(res.body.id)
     const kie = t.sim.tasks.get(res.body.kieTaskId)
@@ -258,7 +258,7 @@ describe('record-info read tolerantly (callbacks lost, so every task is settled 
 
   it.each([2, 3] as const)('successFlag %i (as a number and as a string): failed with kie.ai\'s message', async (failedFlag) => {
     for (const successFlagAs of ['number', 'string'] as const) {
-      const t = await setup({ sim: { chaos: lost, variants: { failedFlag, successFlagAs } }, queue: { reconcileAfterMs: 100 } })
+      const t = await setup({ sim: { chaos: lost, variants: { failedFlag, successFlagAs } }, reconcile: { reconcileAfterMs: 100 } })
       t.sim.failUpscales = true
       const res = await t.submit(0)
       expect(await t.final(res.body.id)).toMatchObject({ status: 'failed', error: { code: 'GW_UPSTREAM_FAILED', message: UPSCALE_FAILURE } })
@@ -307,7 +307,7 @@ describe('what kie.ai does that operators must see', () => {
   })
 
   it("unsigned callbacks while KIE_WEBHOOK_HMAC_KEY is set (kie.ai's setting off): refused, one warning, tasks settled by record-info", async () => {
-    const t = await setup({ sim: { hmacKey: undefined }, queue: { reconcileAfterMs: 60_000 } })
+    const t = await setup({ sim: { hmacKey: undefined }, reconcile: { reconcileAfterMs: 60_000 } })
     const ids: string[] = []
     for (let i = 0; i < 3; i++) ids.push((await t.submit(i)).body.id)
     for (const id of ids) {

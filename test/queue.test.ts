@@ -189,7 +189,7 @@ describe('reconciliation', () => {
     ok: true as const,
     data: { taskId: kieTaskId, successFlag: 0, resultInfoJson: null, errorCode: null, errorMessage: null, createTime: null, completeTime: null, ...fields }
   })
-  const reconcile = () => reconcileOnce({ repo: t.repo, kie: t.kie, clock: t.clock, queue: t.app.services.queue, log: t.app.log, random: () => 0.5 })
+  const reconcile = () => reconcileOnce({ repo: t.repo, kie: t.kie, clock: t.clock, reconcile: t.app.services.reconcile, log: t.app.log, random: () => 0.5 })
   const submitted = async () => {
     const task = (await post()).json()
     return { id: task.id as string, kie: task.kieTaskId as string }
@@ -200,7 +200,7 @@ describe('reconciliation', () => {
     ['a JSON string and "YYYY-MM-DD HH:mm:ss"', { resultInfoJson: '{"resultUrls":[{"resultUrl":"https://r.example/a.png"}]}', completeTime: '2026-11-25 12:00:30' }, '2026-11-25T12:00:30.000Z'],
     ['plain strings and epoch milliseconds', { resultInfoJson: { resultUrls: ['https://r.example/a.png'] }, completeTime: Date.parse('2026-11-25T12:00:30Z') }, '2026-11-25T12:00:30.000Z']
   ])('applies success from record-info given %s', async (_name, fields, completedAt) => {
-    t = await buildTestApp({ queue: { ...queue, reconcileAfterMs: 60_000 } })
+    t = await buildTestApp({ queue, reconcile: { reconcileAfterMs: 60_000 } })
     const { id, kie } = await submitted()
     t.kie.records.set(kie, record(kie, { successFlag: 1, ...fields }))
     t.clock.advance(59_999)
@@ -214,7 +214,7 @@ describe('reconciliation', () => {
   })
 
   it.each([2, 3])('applies failure from successFlag %i with its message', async (flag) => {
-    t = await buildTestApp({ queue: { ...queue, reconcileAfterMs: 1000 } })
+    t = await buildTestApp({ queue, reconcile: { reconcileAfterMs: 1000 } })
     const { id, kie } = await submitted()
     t.kie.records.set(kie, record(kie, { successFlag: flag, errorCode: 500, errorMessage: 'Banned prompt' }))
     t.clock.advance(1000)
@@ -223,7 +223,7 @@ describe('reconciliation', () => {
   })
 
   it('times a task out from its last sign of life: polls that find it generating do not count', async () => {
-    t = await buildTestApp({ queue: { ...queue, reconcileAfterMs: 1000, taskTimeoutMs: 10_000 } })
+    t = await buildTestApp({ queue, reconcile: { reconcileAfterMs: 1000, taskTimeoutMs: 10_000 } })
     const { id, kie } = await submitted()
     t.kie.records.set(kie, record(kie, { successFlag: 0 }))
     for (let i = 0; i < 9; i++) {
@@ -237,7 +237,7 @@ describe('reconciliation', () => {
   })
 
   it('counts a change of upstream state as a sign of life', async () => {
-    t = await buildTestApp({ queue: { ...queue, reconcileAfterMs: 1000, taskTimeoutMs: 10_000 } })
+    t = await buildTestApp({ queue, reconcile: { reconcileAfterMs: 1000, taskTimeoutMs: 10_000 } })
     const { id, kie } = await submitted()
     t.kie.records.delete(kie) // record-info: "recordInfo is null"
     t.clock.advance(8000)
@@ -254,7 +254,7 @@ describe('reconciliation', () => {
   })
 
   it('fails an unknown outcome with GW_UPSTREAM_OUTCOME_UNKNOWN once callbacks can no longer come', async () => {
-    t = await buildTestApp({ queue: { ...queue, outcomeUnknownAfterMs: 60_000 } })
+    t = await buildTestApp({ queue, reconcile: { outcomeUnknownAfterMs: 60_000 } })
     t.kie.next.push({ ok: false, kind: 'transient', reason: 'timeout', message: 'no answer', retryAfterMs: null, maybeDelivered: true })
     const id = (await post()).json().id
     t.clock.advance(59_999)
@@ -268,7 +268,7 @@ describe('reconciliation', () => {
   })
 
   it('lets a callback and a poll race: whichever comes first wins, once', async () => {
-    t = await buildTestApp({ queue: { ...queue, reconcileAfterMs: 1000 } })
+    t = await buildTestApp({ queue, reconcile: { reconcileAfterMs: 1000 } })
     const { id, kie } = await submitted()
     t.kie.records.set(kie, record(kie, { successFlag: 3, errorMessage: 'failed upstream' }))
     t.clock.advance(1000)

@@ -4,7 +4,7 @@
 // after the test by test/helper.ts's shared cleanup.
 import { join } from 'node:path'
 import type { AppOptions } from '../src/app.js'
-import type { QueueSettings } from '../src/config.js'
+import type { QueueSettings, ReconcileSettings } from '../src/config.js'
 import type { TaskRow } from '../src/db/repository.js'
 import type { KieClient } from '../src/kie/client.js'
 import type { ApiCall, RunningSimulator, SimulatorOptions } from '../src/simulator/index.js'
@@ -22,9 +22,6 @@ export const FAST: QueueSettings = {
   rateLimitMax: 5,
   rateLimitWindowMs: 500,
   submitDeadlineMs: 30_000,
-  reconcileAfterMs: 200,
-  taskTimeoutMs: 30_000,
-  outcomeUnknownAfterMs: 30_000,
   retryBaseMs: 20,
   retryCapMs: 200,
   circuitFailureThreshold: 3,
@@ -32,11 +29,15 @@ export const FAST: QueueSettings = {
   serverErrorRetries: 3
 }
 
+/** Fast reconciliation: asked after 200 ms; no timeout in reach. */
+export const FAST_RECONCILE: ReconcileSettings = { reconcileAfterMs: 200, taskTimeoutMs: 30_000, outcomeUnknownAfterMs: 30_000 }
+
 /** A simulator and a gateway with the same rate budget, both closed after the test. */
 export async function setup(
   opts: {
     sim?: Partial<SimulatorOptions>
     queue?: Partial<QueueSettings>
+    reconcile?: Partial<ReconcileSettings>
     kieTimeoutMs?: number
     wrapKie?: (real: KieClient) => KieClient
     app?: (simUrl: string, dir: string) => Partial<AppOptions> & { kieApiKey?: string; kieBaseUrl?: string }
@@ -58,7 +59,7 @@ export async function setup(
     ...(opts.kieTimeoutMs === undefined ? {} : { kieTimeoutMs: opts.kieTimeoutMs }),
     ...(opts.wrapKie === undefined ? {} : { wrapKie: opts.wrapKie }),
     // Clients here poll hard; the per-key limit is not under test.
-    app: { clientRateLimit: { max: 1_000_000, windowMs: 60_000 }, ...extra }
+    app: { clientRateLimit: { max: 1_000_000, windowMs: 60_000 }, reconcile: { ...FAST_RECONCILE, ...opts.reconcile }, ...extra }
   })
   const sim = running.sim
   const client = api(gw.url)

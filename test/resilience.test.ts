@@ -156,7 +156,7 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
           chaos: { duplicateCallbackRate: 1, duplicateDelayMs: 50, callbackJitterMs: 1200, recordInfoDisagrees: disagrees }
         },
         // About the completion delay: the first polls land while callbacks are still arriving.
-        queue: { reconcileAfterMs: completionDelayMs }
+        reconcile: { reconcileAfterMs: completionDelayMs }
       })
       const ids: string[] = []
       for (let i = 0; i < 8; i++) ids.push((await t.submit(i % 4)).body.id)
@@ -219,7 +219,7 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
   })
 
   it('a stall past the client timeout: 202 submitted, sent once, then failed as outcome unknown (safe to resubmit)', async () => {
-    const t = await setup({ kieTimeoutMs: 300, queue: { outcomeUnknownAfterMs: 500 } })
+    const t = await setup({ kieTimeoutMs: 300, reconcile: { outcomeUnknownAfterMs: 500 } })
     t.sim.script('generateUpscale', 'stall')
     const res = await t.submit(3)
     expect(res.status).toBe(202)
@@ -280,7 +280,7 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
     const t = await setup({
       sim: { chaos: { recordInfoStuckGenerating: true, dropCallbackRate: 1 } },
       // Longer than one reconciler period (1 s), so that it is polled while stuck before it times out.
-      queue: { taskTimeoutMs: 1500, reconcileAfterMs: 100 }
+      reconcile: { taskTimeoutMs: 1500, reconcileAfterMs: 100 }
     })
     const res = await t.submit(0)
     expect(res.status).toBe(202)
@@ -319,7 +319,7 @@ describe('resilience end to end: gateway ⇄ misbehaving simulator', () => {
     const t = await setup({
       sim: { chaos: { dropCallbackRate: 1 } },
       // Due for a poll 50 ms after submission, quiet for too long after 300 ms; the reconciler looks every second.
-      queue: { taskTimeoutMs: 300, reconcileAfterMs: 50 }
+      reconcile: { taskTimeoutMs: 300, reconcileAfterMs: 50 }
     })
     const res = await t.submit(1)
     expect(res.status).toBe(202)

@@ -16,6 +16,8 @@ export interface DispatcherDeps {
   kie: KieClient
   clock: Clock
   queue: QueueSettings
+  /** A submitted task is first asked about after this long (RECONCILE_AFTER_MS). */
+  reconcileAfterMs: number
   publicBaseUrl: () => string
   callbackSecret: string
   log: FastifyBaseLogger
@@ -81,7 +83,7 @@ export function createDispatcher(deps: DispatcherDeps) {
     const fresh = () => repo.getTask(task.id) as TaskRow
     if (result.ok) {
       breaker.success()
-      repo.markSubmitted(task.id, result.data.taskId, now, now + queue.reconcileAfterMs)
+      repo.markSubmitted(task.id, result.data.taskId, now, now + deps.reconcileAfterMs)
       log.info({ taskId: task.id, type: task.type, kieTaskId: result.data.taskId }, 'task submitted to kie.ai')
       return { kind: 'submitted', task: fresh() }
     }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Clock } from '../clock.js'
-import type { CreditSettings, QueueSettings } from '../config.js'
+import type { CreditSettings, ReconcileSettings } from '../config.js'
 import type { Repository } from '../db/repository.js'
 import type { Retention, RetentionSettings } from '../db/retention.js'
 import type { KieClient } from '../kie/client.js'
@@ -34,7 +34,7 @@ export interface WorkersOptions {
   kie: KieClient
   dispatcher: Dispatcher
   clock: Clock
-  queue: QueueSettings
+  reconcile: ReconcileSettings
   metrics: Metrics
   signals: Signals
   fanout: FinalFanout
@@ -58,7 +58,7 @@ async function workers(app: FastifyInstance, o: WorkersOptions) {
   const loops = {
     sender: createLoop('sender', async () => sendDue({ repo, dispatcher, clock, log, onSettled: () => loops.sender.wake() }), log),
     reconciler: createLoop('reconciler', async () => {
-      await reconcileOnce({ repo, kie, clock, queue: o.queue, log, onPoll: (result) => metrics.reconcilePolls.inc({ result }) })
+      await reconcileOnce({ repo, kie, clock, reconcile: o.reconcile, log, onPoll: (result) => metrics.reconcilePolls.inc({ result }) })
       // At most MAX_POLLS_PER_SECOND polls a run, and a run starts a second after the last one ended.
       return 1000
     }, log),

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
-import type { QueueSettings } from '../config.js'
+import type { ReconcileSettings } from '../config.js'
 import type { Repository, TaskRow } from '../db/repository.js'
 import type { KieClient } from '../kie/client.js'
 import { readRecordInfo } from '../kie/record-info.js'
@@ -10,7 +10,7 @@ export interface ReconcilerDeps {
   repo: Repository
   kie: KieClient
   clock: Clock
-  queue: QueueSettings
+  reconcile: ReconcileSettings
   log: FastifyBaseLogger
   random?: () => number
   onPoll?: (result: 'final' | 'generating' | 'unknown' | 'error') => void
@@ -21,9 +21,9 @@ export const MAX_POLLS_PER_SECOND = 8
 const MAX_POLL_INTERVAL_MS = 10 * 60_000
 
 function nextPollAt(task: TaskRow, now: number, deps: ReconcilerDeps): number {
-  const at = now + backoffDelay(task.reconcile_attempts + 1, { baseMs: deps.queue.reconcileAfterMs, capMs: MAX_POLL_INTERVAL_MS, jitter: [0.8, 1.2], random: deps.random })
+  const at = now + backoffDelay(task.reconcile_attempts + 1, { baseMs: deps.reconcile.reconcileAfterMs, capMs: MAX_POLL_INTERVAL_MS, jitter: [0.8, 1.2], random: deps.random })
   // One last look at the moment the task would time out, whatever the backoff says.
-  const timeoutAt = task.last_activity_at + deps.queue.taskTimeoutMs
+  const timeoutAt = task.last_activity_at + deps.reconcile.taskTimeoutMs
   return timeoutAt > now ? Math.min(at, timeoutAt) : at
 }
 
@@ -33,7 +33,7 @@ function nextPollAt(task: TaskRow, now: number, deps: ReconcilerDeps): number {
  * comes first wins; the other changes nothing.
  */
 export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_PER_SECOND): Promise<number> {
-  const { repo, clock, queue, log } = deps
+  const { repo, clock, reconcile, log } = deps
   let polled = 0
   for (const task of repo.dueForReconcile(clock.now(), maxPolls)) {
     const answer = await deps.kie.recordInfo(task.kie_task_id as string)
@@ -61,10 +61,10 @@ export async function reconcileOnce(deps: ReconcilerDeps, maxPolls = MAX_POLLS_P
 
   // After the polls, so that a task due for one is asked before it is given up.
   const now = clock.now()
-  const timedOut = repo.failTimedOut(now, queue.taskTimeoutMs, `no word from kie.ai for ${Math.round(queue.taskTimeoutMs / 1000)} s`)
+  const timedOut = repo.failTimedOut(now, reconcile.taskTimeoutMs, `no word from kie.ai for ${Math.round(reconcile.taskTimeoutMs / 1000)} s`)
   const unknown = repo.failUnknownOutcomes(
     now,
-    queue.outcomeUnknownAfterMs,
+    reconcile.outcomeUnknownAfterMs,
     'kie.ai never confirmed this task and no callback came in the time its retries take, so it most likely never received it: it is safe to resubmit. (In the rare case that kie.ai did run it, that result is lost.)'
   )
   const expired = repo.failPastDeadline(now, 'kie.ai could not be reached before the submit deadline')
