@@ -215,7 +215,7 @@ describe('kie.ai webhook signature (KIE_WEBHOOK_HMAC_KEY set)', () => {
     expect(t.repo.getTask(id)).toMatchObject({ reconcile_at: t.clock.now() })
   })
 
-  it("checks a body that names no kie task against the kie task on record, and keeps it open", async () => {
+  it('checks a body that names no kie task against the kie task on record, and keeps it open', async () => {
     const { id, kieTaskId } = await submitted({ kieWebhookHmacKey: key })
     const ts = Math.floor(t.clock.now() / 1000)
     expect((await deliver(callbackQuery(id), '{"code":200', signed(kieTaskId, ts))).statusCode).toBe(200)

@@ -24,7 +24,7 @@ afterEach(async () => {
 })
 
 /** A callback receiver answering 200 to everything. */
-async function startReceiver (): Promise<Receiver> {
+async function startReceiver(): Promise<Receiver> {
   const received: Received[] = []
   const server: Server = createServer((req, res) => {
     let raw = ''
@@ -43,13 +43,13 @@ async function startReceiver (): Promise<Receiver> {
   return { url: `http://127.0.0.1:${port}/kie/callback`, received }
 }
 
-async function start (opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
+async function start(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
   const running = await startSimulator({ apiKey: KEY, completionDelayMs: 20, callbackRetryScale: 0.0001, ...opts })
   cleanups.push(running.close)
   return running
 }
 
-async function waitFor (what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
@@ -57,7 +57,7 @@ async function waitFor (what: string, check: () => boolean, timeoutMs = 3000): P
   }
 }
 
-function api (base: string) {
+function api(base: string) {
   const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }
   return {
     post: async (path: string, body: unknown, signal?: AbortSignal) => {
@@ -87,7 +87,7 @@ const VALID: Record<string, Record<string, unknown>> = {
 }
 
 /** Submit a generate and wait for its grid to finish. */
-async function grid (running: RunningSimulator, body: Record<string, unknown> = VALID.mj_txt2img!): Promise<string> {
+async function grid(running: RunningSimulator, body: Record<string, unknown> = VALID.mj_txt2img!): Promise<string> {
   const res = await api(running.url).post(GENERATE_PATH, body)
   expect(res.body, JSON.stringify(body)).toMatchObject({ code: 200, data: { taskId: expect.stringMatching(HEX32) } })
   const id: string = res.body.data.taskId
@@ -96,7 +96,7 @@ async function grid (running: RunningSimulator, body: Record<string, unknown> = 
 }
 
 /** Fetch each URL and check it is a real PNG. */
-async function expectPngs (urls: string[]): Promise<void> {
+async function expectPngs(urls: string[]): Promise<void> {
   for (const url of urls) {
     const res = await fetch(url)
     expect([res.status, res.headers.get('content-type')], url).toEqual([200, 'image/png'])

@@ -21,7 +21,7 @@ afterEach(async () => {
 })
 
 /** A callback receiver answering with the queued statuses in turn, then 200. */
-async function startReceiver (statuses: number[] = []): Promise<Receiver> {
+async function startReceiver(statuses: number[] = []): Promise<Receiver> {
   const received: Received[] = []
   const server: Server = createServer((req, res) => {
     let raw = ''
@@ -42,13 +42,13 @@ async function startReceiver (statuses: number[] = []): Promise<Receiver> {
   return { url: `http://127.0.0.1:${port}/kie/callback`, received, close }
 }
 
-async function start (opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
+async function start(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
   const running = await startSimulator({ apiKey: KEY, completionDelayMs: 20, callbackRetryScale: 0.0001, ...opts })
   cleanups.push(running.close)
   return running
 }
 
-async function waitFor (what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
+async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
   const until = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
@@ -58,7 +58,7 @@ async function waitFor (what: string, check: () => boolean, timeoutMs = 3000): P
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
-function api (base: string, key = KEY) {
+function api(base: string, key = KEY) {
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
   return {
     post: async (path: string, body: unknown) => {

@@ -71,7 +71,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRoutesOptions> = async (
     unsignedWarnedAt = now
     app.log.warn(
       { component: 'callbacks' },
-      "kie.ai callbacks arrive without X-Webhook-Signature although KIE_WEBHOOK_HMAC_KEY is set: turn on the webhookHmacKey setting of the kie.ai account (with this key), or unset KIE_WEBHOOK_HMAC_KEY. Until then these callbacks are refused and their tasks are settled through record-info."
+      'kie.ai callbacks arrive without X-Webhook-Signature although KIE_WEBHOOK_HMAC_KEY is set: turn on the webhookHmacKey setting of the kie.ai account (with this key), or unset KIE_WEBHOOK_HMAC_KEY. Until then these callbacks are refused and their tasks are settled through record-info.'
     )
   }
 

@@ -44,7 +44,7 @@ export interface RunningSimulator {
 
 const UNAUTHORIZED = { code: 401, msg: 'You do not have access permissions', data: null }
 
-function codeOf (payload: unknown): number | null {
+function codeOf(payload: unknown): number | null {
   if (typeof payload !== 'string') return null
   try {
     const parsed: unknown = JSON.parse(payload)
@@ -56,7 +56,7 @@ function codeOf (payload: unknown): number | null {
 }
 
 /** The kie.ai simulator as a Fastify app ready for inject() or listen(). */
-export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance, sim: Simulator } {
+export function buildSimulator(opts: SimulatorOptions): { app: FastifyInstance, sim: Simulator } {
   const base = {
     // a stalled request must not hold up close()
     forceCloseConnections: true,
@@ -131,14 +131,14 @@ export function buildSimulator (opts: SimulatorOptions): { app: FastifyInstance,
   return { app, sim }
 }
 
-function urlOf (address: AddressInfo | string | null): string {
+function urlOf(address: AddressInfo | string | null): string {
   if (address === null || typeof address === 'string') throw new Error('simulator is not listening on TCP')
   const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address
   return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`
 }
 
 /** Build and listen; the result URLs point at the listen address unless publicUrl says otherwise. */
-export async function startSimulator (opts: SimulatorOptions & { host?: string, port?: number }): Promise<RunningSimulator> {
+export async function startSimulator(opts: SimulatorOptions & { host?: string, port?: number }): Promise<RunningSimulator> {
   const { app, sim } = buildSimulator(opts)
   try {
     await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 })

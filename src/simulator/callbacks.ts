@@ -45,12 +45,12 @@ export class CallbackSender {
   readonly #inflight = new Set<ClientRequest>()
   readonly #ordinals = new Map<string, number>()
 
-  constructor (deps: CallbackSenderDeps) {
+  constructor(deps: CallbackSenderDeps) {
     this.#deps = deps
   }
 
   /** First delivery of a finished task, retried on anything but HTTP 200. */
-  deliver (taskId: string, url: string, payload: CallbackBody, opts: DeliveryOptions = {}): void {
+  deliver(taskId: string, url: string, payload: CallbackBody, opts: DeliveryOptions = {}): void {
     const delayMs = opts.delayMs ?? 0
     if (delayMs > 0) {
       this.#deps.timers.after(delayMs, () => this.deliver(taskId, url, payload, { ...opts, delayMs: 0 }))
@@ -81,7 +81,7 @@ export class CallbackSender {
   }
 
   /** One delivery attempt; resolves to the HTTP status received, or null. */
-  async send (taskId: string, url: string, payload: CallbackBody,
+  async send(taskId: string, url: string, payload: CallbackBody,
     timestamp = Math.floor(Date.now() / 1000), duplicate = false): Promise<number | null> {
     if (this.#deps.timers.closed) return null
     const attempt = (this.#ordinals.get(taskId) ?? 0) + 1
@@ -98,12 +98,12 @@ export class CallbackSender {
     return status
   }
 
-  close (): void {
+  close(): void {
     for (const req of this.#inflight) req.destroy()
     this.#inflight.clear()
   }
 
-  #post (url: string, body: string, headers: Record<string, string>): Promise<number | null> {
+  #post(url: string, body: string, headers: Record<string, string>): Promise<number | null> {
     return new Promise((resolve) => {
       let target: URL
       try {

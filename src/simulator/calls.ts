@@ -8,7 +8,7 @@ export const UPSCALE_PATH = '/api/v1/mj/generateUpscale'
 export const TASK_PATHS: readonly string[] = [GENERATE_PATH, VARY_PATH, UPSCALE_PATH]
 
 /** The `task` query parameter of a request body's callBackUrl, where the gateway puts its own task id. */
-function callbackTaskParam (body: unknown): string | null {
+function callbackTaskParam(body: unknown): string | null {
   if (typeof body !== 'object' || body === null) return null
   const url = (body as { callBackUrl?: unknown }).callBackUrl
   if (typeof url !== 'string') return null
@@ -49,58 +49,58 @@ export class CallLog {
   readonly #newTasks: SlidingWindow
   readonly #queries: SlidingWindow
 
-  constructor (limits: Pick<SimulatorConfig, 'rateLimitMax' | 'rateLimitWindowMs' | 'queryRateLimitPerSecond'>) {
+  constructor(limits: Pick<SimulatorConfig, 'rateLimitMax' | 'rateLimitWindowMs' | 'queryRateLimitPerSecond'>) {
     // one window for all three task-creating endpoints: kie.ai counts "new generation requests" per account
     this.#newTasks = new SlidingWindow(limits.rateLimitMax, limits.rateLimitWindowMs)
     this.#queries = new SlidingWindow(limits.queryRateLimitPerSecond, 1000)
   }
 
   /** Record a call and associate it with its request, so routes can annotate it through callOf(). */
-  trackCall (request: object, call: ApiCall): void {
+  trackCall(request: object, call: ApiCall): void {
     this.calls.push(call)
     this.#byRequest.set(request, call)
   }
 
-  callOf (request: object): ApiCall | undefined {
+  callOf(request: object): ApiCall | undefined {
     return this.#byRequest.get(request)
   }
 
   /** Queue forced answers for the next requests to `endpoint`, one per request. */
-  script (endpoint: ScriptedEndpoint, ...responses: ScriptedResponse[]): void {
+  script(endpoint: ScriptedEndpoint, ...responses: ScriptedResponse[]): void {
     this.#scripts[endpoint].push(...responses)
   }
 
-  takeScript (endpoint: ScriptedEndpoint): ScriptedResponse | undefined {
+  takeScript(endpoint: ScriptedEndpoint): ScriptedResponse | undefined {
     return this.#scripts[endpoint].shift()
   }
 
   /** Sliding window over new-task requests (generate, generateVary, generateUpscale) by arrival time; a rejected one is dropped, not counted. */
-  admitNewTask (arrivedAt = Date.now()): boolean {
+  admitNewTask(arrivedAt = Date.now()): boolean {
     return this.#newTasks.admit(arrivedAt)
   }
 
   /** Sliding 1 s window over record-info requests by arrival time; a rejected request is not counted. */
-  admitStatusQuery (arrivedAt = Date.now()): boolean {
+  admitStatusQuery(arrivedAt = Date.now()): boolean {
     return this.#queries.admit(arrivedAt)
   }
 
   /** Task-creating calls (generate, generateVary, generateUpscale; or only `path`) whose body.callBackUrl has task=<localTaskId>. */
-  callsFor (localTaskId: string, path?: string): ApiCall[] {
+  callsFor(localTaskId: string, path?: string): ApiCall[] {
     return callsFor(this.calls, localTaskId, path)
   }
 
   /** Task-creating calls (or only those to `path`) that made a task, including accept-then-hangup and afterCreate ones. */
-  acceptedTasks (path?: string): number {
+  acceptedTasks(path?: string): number {
     return acceptedTasks(this.calls, path)
   }
 
   /** generateUpscale calls whose body.callBackUrl has query parameter task=<localTaskId>. */
-  upscaleCallsFor (localTaskId: string): ApiCall[] {
+  upscaleCallsFor(localTaskId: string): ApiCall[] {
     return upscaleCallsFor(this.calls, localTaskId)
   }
 
   /** generateUpscale calls answered code 200, including accept-then-hangup ones. */
-  acceptedUpscales (): number {
+  acceptedUpscales(): number {
     return acceptedUpscales(this.calls)
   }
 }

@@ -12,7 +12,7 @@ const CLOUDFLARE_TITLES: Record<number, string> = {
 }
 
 /** A Cloudflare-like error page: HTML from the CDN, not kie.ai's envelope, which is the point. */
-export function cloudflarePage (status: number): string {
+export function cloudflarePage(status: number): string {
   const title = CLOUDFLARE_TITLES[status] ?? 'Error'
   return '<!DOCTYPE html>\n<html lang="en-US"><head><meta charset="UTF-8" />' +
     `<title>api.kie.ai | ${status}: ${title}</title></head><body>` +

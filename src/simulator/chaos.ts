@@ -45,7 +45,7 @@ export const defaultChaos = (): Chaos => ({
 })
 
 /** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function mulberry32 (seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -57,7 +57,7 @@ export function mulberry32 (seed: number): () => number {
 }
 
 /** true with probability p; rates of 0 and 1 draw nothing, so they never shift a seeded sequence. */
-export function chance (rand: () => number, p: number): boolean {
+export function chance(rand: () => number, p: number): boolean {
   if (!(p > 0)) return false
   if (p >= 1) return true
   return rand() < p
@@ -67,7 +67,7 @@ export function chance (rand: () => number, p: number): boolean {
 export const jitter = (rand: () => number, max: number): number => (max > 0 ? rand() * max : 0)
 
 /** One draw against the cumulative fault probabilities (in UPSCALE_FAULTS order); null = handle normally. */
-export function pickUpscaleFault (rand: () => number, faults: Chaos['upscaleFaults']): UpscaleFault | null {
+export function pickUpscaleFault(rand: () => number, faults: Chaos['upscaleFaults']): UpscaleFault | null {
   const active = UPSCALE_FAULTS.filter((kind) => (faults[kind] ?? 0) > 0)
   if (active.length === 0) return null
   const total = active.reduce((sum, kind) => sum + (faults[kind] ?? 0), 0)
@@ -85,9 +85,9 @@ export function pickUpscaleFault (rand: () => number, faults: Chaos['upscaleFaul
 export class SlidingWindow {
   #times: number[] = []
 
-  constructor (public max: number, public windowMs: number) {}
+  constructor(public max: number, public windowMs: number) {}
 
-  admit (at: number): boolean {
+  admit(at: number): boolean {
     // entries that arrived after `at` (handled out of order) count too: no window may ever exceed max
     this.#times = this.#times.filter((t) => t > at - this.windowMs)
     if (this.#times.length >= this.max) return false
@@ -100,7 +100,7 @@ export class SlidingWindow {
  * What record-info shows under the chaos switches. `alternateUrls` supplies result URLs when a failed
  * task must look successful; `failure` is what a successful task shows when it must look failed.
  */
-export function chaoticRecordInfo (info: RecordState, chaos: Chaos, alternateUrls: () => string[],
+export function chaoticRecordInfo(info: RecordState, chaos: Chaos, alternateUrls: () => string[],
   failure: { flag: number, message: string }): RecordState {
   if (chaos.recordInfoStuckGenerating) {
     return { ...info, successFlag: 0, resultUrls: null, errorCode: null, errorMessage: null, completeTime: null }

@@ -40,7 +40,7 @@ const integer = (min: number, max: number, step = 1): Check => (v) =>
 const string: Check = (v) => (typeof v === 'string' ? null : 'must be a string')
 const boolean: Check = (v) => (typeof v === 'boolean' ? null : 'must be a boolean')
 
-function isHttpUrl (v: unknown): boolean {
+function isHttpUrl(v: unknown): boolean {
   if (typeof v !== 'string') return false
   try {
     const { protocol } = new URL(v)
@@ -84,7 +84,7 @@ const FIELDS: Readonly<Record<string, Check>> = {
 const given = (v: unknown): boolean => v !== undefined && v !== null
 
 /** Why kie.ai would refuse this body (a msg naming the field), or null to accept it. */
-export function generateRefusal (body: Record<string, unknown>): string | null {
+export function generateRefusal(body: Record<string, unknown>): string | null {
   const refuse = (why: string): string => `Validation failed: ${why}`
   const { taskType } = body
   if (!given(taskType)) return refuse('taskType is required')
@@ -107,7 +107,7 @@ export function generateRefusal (body: Record<string, unknown>): string | null {
 }
 
 /** The parameters as record-info's paramJson echoes them: as sent, but with the speed renamed. */
-export function paramsEcho (body: GenerateBody): Record<string, unknown> {
+export function paramsEcho(body: GenerateBody): Record<string, unknown> {
   const echoed = typeof body.speed === 'string' ? SPEED_ECHO[body.speed] : undefined
   // spreading keeps the key order, so only the value of speed changes
   return echoed === undefined ? { ...body } : { ...body, speed: echoed }

@@ -1,7 +1,7 @@
 import { pino } from 'pino'
 import { startSimulator } from './index.js'
 
-function intFromEnv (name: string, fallback: number): number {
+function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name]
   if (raw === undefined || raw === '') return fallback
   const value = Number(raw)
@@ -11,7 +11,7 @@ function intFromEnv (name: string, fallback: number): number {
 
 const log = pino({ name: 'kie-simulator', redact: ['req.headers.authorization'] })
 
-async function main (): Promise<void> {
+async function main(): Promise<void> {
   const apiKey = process.env.SIMULATOR_API_KEY ?? 'sim-key'
   const hmacKey = process.env.SIMULATOR_HMAC_KEY
   const running = await startSimulator({

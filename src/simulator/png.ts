@@ -4,7 +4,7 @@ import { crc32, deflateSync } from 'node:zlib'
 const SIZE = 64
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
 
-function chunk (type: string, data: Buffer): Buffer {
+function chunk(type: string, data: Buffer): Buffer {
   const len = Buffer.alloc(4)
   len.writeUInt32BE(data.length)
   const body = Buffer.concat([Buffer.from(type, 'ascii'), data])
@@ -17,7 +17,7 @@ function chunk (type: string, data: Buffer): Buffer {
  * A 64x64 RGB PNG whose colours derive from `name`: same name, same bytes;
  * different names give visibly different images, so a mix-up shows in tests.
  */
-export function renderPng (name: string): Buffer {
+export function renderPng(name: string): Buffer {
   const seed = createHash('sha256').update(name).digest()
   const [r, g, b] = [seed[0] ?? 0, seed[1] ?? 0, seed[2] ?? 0]
   const rowLen = 1 + SIZE * 3

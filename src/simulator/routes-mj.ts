@@ -6,7 +6,7 @@ import type { Simulator } from './state.js'
 
 const QUERIES_LIMITED = fail(429, 'Too many requests', 429)
 
-function recordInfo (sim: Simulator, request: FastifyRequest): Answer {
+function recordInfo(sim: Simulator, request: FastifyRequest): Answer {
   const { taskId } = request.query as { taskId?: unknown }
   // the limit counts by arrival, not by when the handler runs
   if (!sim.admitStatusQuery(sim.callOf(request)?.at ?? Date.now())) return QUERIES_LIMITED

@@ -19,7 +19,7 @@ const NO_CREDITS = fail(402, 'Insufficient credits. Please top up your account.'
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The front half every task-creating request shares: rate limit (by arrival time), body shape, schema. */
-function checkNewTask (sim: Simulator, request: FastifyRequest): Answer | null {
+function checkNewTask(sim: Simulator, request: FastifyRequest): Answer | null {
   if (!sim.admitNewTask(sim.callOf(request)?.at ?? Date.now())) return RATE_LIMITED(sim)
   if (!isObject(request.body)) return fail(400, 'Request body must be a JSON object')
   if (request.validationError !== undefined) return fail(422, `Validation failed: ${request.validationError.message}`)
@@ -27,7 +27,7 @@ function checkNewTask (sim: Simulator, request: FastifyRequest): Answer | null {
 }
 
 /** The back half: one credit, then the task; the call records which task it made. */
-function billAndCreate (sim: Simulator, request: FastifyRequest, create: () => SimTask): Answer {
+function billAndCreate(sim: Simulator, request: FastifyRequest, create: () => SimTask): Answer {
   if (sim.credits < 1) return NO_CREDITS
   sim.credits -= 1
   const { id } = create()
@@ -36,7 +36,7 @@ function billAndCreate (sim: Simulator, request: FastifyRequest, create: () => S
   return ok({ taskId: id })
 }
 
-function generate (sim: Simulator, request: FastifyRequest): Answer {
+function generate(sim: Simulator, request: FastifyRequest): Answer {
   const rejected = checkNewTask(sim, request)
   if (rejected !== null) return rejected
   const body = request.body as Record<string, unknown>
@@ -46,7 +46,7 @@ function generate (sim: Simulator, request: FastifyRequest): Answer {
 }
 
 /** A vary or an upscale: both start from one image of a finished four-image grid. */
-function fromGrid (sim: Simulator, request: FastifyRequest, create: (parent: SimTask, body: UpscaleBody) => SimTask): Answer {
+function fromGrid(sim: Simulator, request: FastifyRequest, create: (parent: SimTask, body: UpscaleBody) => SimTask): Answer {
   const rejected = checkNewTask(sim, request)
   if (rejected !== null) return rejected
   const body = request.body as UpscaleBody

@@ -10,14 +10,14 @@ export const ok = (data: unknown): Answer => ({ httpStatus: 200, body: { code: 2
 export const fail = (code: number, msg: string, httpStatus = 200): Answer => ({ httpStatus, body: { code, msg, data: null } })
 
 /** Drop the connection without a word, the way a crashing upstream or a proxy reset does. */
-export function hangUp (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function hangUp(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   reply.hijack()
   request.raw.socket.destroy()
   return reply
 }
 
 /** Play one forced answer as it is; whether the normal path runs first is answerWith's business. */
-export async function playScript (request: FastifyRequest, reply: FastifyReply,
+export async function playScript(request: FastifyRequest, reply: FastifyReply,
   script: Exclude<ScriptedResponse, 'accept-then-hangup'>): Promise<FastifyReply> {
   if (script === 'hangup') return hangUp(request, reply)
   if (script === 'stall') {
@@ -36,7 +36,7 @@ export async function playScript (request: FastifyRequest, reply: FastifyReply,
  * Send the normal answer, or the forced one instead. 'accept-then-hangup' and afterCreate answers
  * run the normal path first (its task made exactly as usual) and then discard its answer.
  */
-export async function answerWith (request: FastifyRequest, reply: FastifyReply,
+export async function answerWith(request: FastifyRequest, reply: FastifyReply,
   forced: ScriptedResponse | undefined, normal: () => Answer): Promise<FastifyReply> {
   if (forced === undefined) {
     const answer = normal()

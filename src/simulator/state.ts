@@ -47,7 +47,7 @@ export class Simulator extends CallLog {
   readonly #sender: CallbackSender
   readonly #log: FastifyBaseLogger
 
-  constructor (config: SimulatorConfig, log: FastifyBaseLogger) {
+  constructor(config: SimulatorConfig, log: FastifyBaseLogger) {
     super(config)
     this.config = Object.freeze({ ...config })
     this.credits = config.credits
@@ -67,45 +67,45 @@ export class Simulator extends CallLog {
   }
 
   /** Restart the chaos randomness from `seed` (undefined: Math.random). */
-  reseed (seed?: number): void {
+  reseed(seed?: number): void {
     this.#rand = seed === undefined ? Math.random : mulberry32(seed)
   }
 
   /** Draw the chaos fault (if any) that answers a task-creating request (generate, generateVary or generateUpscale) instead of normal handling. */
-  pickUpscaleFault (): UpscaleFault | null {
+  pickUpscaleFault(): UpscaleFault | null {
     return pickUpscaleFault(this.#rand, this.chaos.upscaleFaults)
   }
 
   /** record-info's `data` for a task, chaos switches and variants applied (null: sent as null). */
-  recordInfoOf (task: SimTask): RecordInfo | null {
+  recordInfoOf(task: SimTask): RecordInfo | null {
     const failure = { flag: this.variants.failedFlag, message: UPSCALE_FAILURE }
     const state = chaoticRecordInfo(toRecordState(task), this.chaos, () => this.#alternateUrls(task), failure)
     return presentRecordInfo(state, this.variants)
   }
 
-  createGenerateTask (body: GenerateBody): SimTask {
+  createGenerateTask(body: GenerateBody): SimTask {
     return this.#addTask(generateFields(body, this.failGrids ? UPSCALE_FAILURE : null))
   }
 
   /** A new grid from one image of a finished grid (a generate or vary task). */
-  createVaryTask (parent: SimTask, body: VaryBody): SimTask {
+  createVaryTask(parent: SimTask, body: VaryBody): SimTask {
     return this.#addTask(varyFields(parent, body, this.failGrids ? UPSCALE_FAILURE : null))
   }
 
-  createUpscaleTask (parent: SimTask, body: UpscaleBody): SimTask {
+  createUpscaleTask(parent: SimTask, body: UpscaleBody): SimTask {
     const fails = this.failUpscales || (parent.prompt ?? '').includes('fail-upscale')
     return this.#addTask(upscaleFields(parent, body, fails ? UPSCALE_FAILURE : null))
   }
 
   /** A finished 4-image parent task, made without HTTP. */
-  createParentTask (prompt = 'a simulated prompt'): string {
+  createParentTask(prompt = 'a simulated prompt'): string {
     const task = this.#addTask(parentFields(prompt), false)
     this.#finish(task)
     return task.id
   }
 
   /** Finish a generating task now (its callback goes out as usual); false if it was not generating. */
-  completeNow (taskId: string): boolean {
+  completeNow(taskId: string): boolean {
     const task = this.tasks.get(taskId)
     if (task === undefined || task.state !== 'generating') return false
     this.#timers.cancel(this.#completions.get(taskId))
@@ -115,9 +115,9 @@ export class Simulator extends CallLog {
   }
 
   /** Hold completions that fall due until resumeCompletions(), for deterministic mid-flight states. */
-  pauseCompletions (): void { this.#paused = true }
+  pauseCompletions(): void { this.#paused = true }
 
-  resumeCompletions (): void {
+  resumeCompletions(): void {
     this.#paused = false
     for (const [id, timer] of [...this.#completions]) {
       if (timer === null) this.completeNow(id)
@@ -125,7 +125,7 @@ export class Simulator extends CallLog {
   }
 
   /** Send the completion callback of a finished task once more, now; resolves to the HTTP status received. */
-  async deliverCallback (taskId: string): Promise<number | null> {
+  async deliverCallback(taskId: string): Promise<number | null> {
     const task = this.tasks.get(taskId)
     if (task === undefined || task.state === 'generating') throw new Error(`task ${taskId} is not finished`)
     if (task.callBackUrl === null) throw new Error(`task ${taskId} has no callBackUrl`)
@@ -133,14 +133,14 @@ export class Simulator extends CallLog {
   }
 
   /** Whether the CDN still serves this result file (variants.fileRetentionMs). */
-  hasFile (name: string, now = Date.now()): boolean { return this.#files.has(name, this.variants.fileRetentionMs, now) }
+  hasFile(name: string, now = Date.now()): boolean { return this.#files.has(name, this.variants.fileRetentionMs, now) }
 
-  close (): void {
+  close(): void {
     this.#timers.close()
     this.#sender.close()
   }
 
-  #addTask (fields: TaskFields, schedule = true): SimTask {
+  #addTask(fields: TaskFields, schedule = true): SimTask {
     const task = startTask(fields, newId())
     this.tasks.set(task.id, task)
     if (schedule) {
@@ -152,7 +152,7 @@ export class Simulator extends CallLog {
     return task
   }
 
-  #finish (task: SimTask): void {
+  #finish(task: SimTask): void {
     task.completeTime = Date.now()
     if (task.failWith !== null) {
       task.state = 'failed'
@@ -170,7 +170,7 @@ export class Simulator extends CallLog {
   }
 
   /** Send the completion callback, through the callback chaos switches. */
-  #callBack (task: SimTask, url: string): void {
+  #callBack(task: SimTask, url: string): void {
     const chaos = this.chaos
     if (chance(this.#rand, chaos.dropCallbackRate)) {
       this.droppedCallbacks.push(task.id)
@@ -186,7 +186,7 @@ export class Simulator extends CallLog {
   }
 
   /** Result files for a failed task that record-info must show as a success (recordInfoDisagrees). */
-  #alternateUrls (task: SimTask): string[] {
+  #alternateUrls(task: SimTask): string[] {
     const names = ResultFiles.namesFor(task, task.id)
     this.#files.add(task, names)
     return names.map((name) => `${this.publicUrl}/files/${name}`)

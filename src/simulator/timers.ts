@@ -3,7 +3,7 @@ export class TimerSet {
   readonly #timers = new Set<NodeJS.Timeout>()
   #closed = false
 
-  after (ms: number, fn: () => void): NodeJS.Timeout | null {
+  after(ms: number, fn: () => void): NodeJS.Timeout | null {
     if (this.#closed) return null
     const t = setTimeout(() => {
       this.#timers.delete(t)
@@ -14,15 +14,15 @@ export class TimerSet {
     return t
   }
 
-  cancel (t: NodeJS.Timeout | null | undefined): void {
+  cancel(t: NodeJS.Timeout | null | undefined): void {
     if (t == null) return
     clearTimeout(t)
     this.#timers.delete(t)
   }
 
-  get closed (): boolean { return this.#closed }
+  get closed(): boolean { return this.#closed }
 
-  close (): void {
+  close(): void {
     this.#closed = true
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()

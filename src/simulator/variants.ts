@@ -46,7 +46,7 @@ export const defaultVariants = (): Variants => ({
 })
 
 /** A time (ms since the epoch) in one of the four forms kie.ai's APIs are seen to use. */
-export function formatTime (ms: number, format: TimeFormat): string | number {
+export function formatTime(ms: number, format: TimeFormat): string | number {
   switch (format) {
     case 'iso': return new Date(ms).toISOString()
     // sibling kie APIs: "YYYY-MM-DD HH:mm:ss", no zone; UTC here so tests do not depend on the machine's zone

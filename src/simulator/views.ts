@@ -13,7 +13,7 @@ export type CallbackBody =
     data: { task_id: string, callbackType: 'task_completed' | 'task_failed', promptJson: string } }
 
 /** The callback body in the shape asked for; 'documented' is exactly what the kie.ai docs show. */
-export function callbackPayload (task: SimTask, shape: CallbackShape = 'documented'): CallbackBody {
+export function callbackPayload(task: SimTask, shape: CallbackShape = 'documented'): CallbackBody {
   const success = task.state === 'success'
   const code = success ? 200 : 500
   const msg = success ? 'success' : task.errorMessage ?? 'Generation failed'
@@ -49,7 +49,7 @@ export interface RecordState {
   completeTime: number | null
 }
 
-export function toRecordState (task: SimTask): RecordState {
+export function toRecordState(task: SimTask): RecordState {
   return {
     taskId: task.id,
     taskType: task.taskType,
@@ -64,7 +64,7 @@ export function toRecordState (task: SimTask): RecordState {
 }
 
 /** record-info's `data` as sent, in the forms the variants ask for; null when it is to be sent as null. */
-export function presentRecordInfo (state: RecordState, v: Variants): RecordInfo | null {
+export function presentRecordInfo(state: RecordState, v: Variants): RecordInfo | null {
   if (v.recordInfoNullWhileGenerating && state.successFlag === 0) return null
   const resultInfo = state.resultUrls === null ? null : { resultUrls: state.resultUrls.map((resultUrl) => ({ resultUrl })) }
   return {
