@@ -1,6 +1,7 @@
 // Fills a gateway database directly, in the project's own schema (openDatabase runs the
 // migrations), with tasks that look like production ones. The rows are generated inside
 // SQLite (INSERT … SELECT over a counter) so that a million take seconds, not minutes.
+import { createHash } from 'node:crypto'
 import { existsSync, statSync } from 'node:fs'
 import { openDatabase } from '../../src/db/open.js'
 
@@ -46,21 +47,28 @@ export function seedTasks(path: string, n: number, opts: SeedOptions): SeedResul
   const insertTasks = db.prepare(`WITH RECURSIVE c(i) AS (SELECT CAST(@from AS INTEGER) UNION ALL SELECT i + 1 FROM c WHERE i + 1 < @to),
     r AS MATERIALIZED (SELECT i, ${hex(16)} AS u, ${hex(16)} AS kie, ${hex(16)} AS parent,
             ${done ? '@now - (@n - i) * 1000' : '@now - (@n - i)'} AS created FROM c)
-    INSERT INTO tasks (id, owner, status, parent_task_id, image_index, water_mark, kie_task_id, result_urls, send_state, attempts,
-      next_attempt_at, submit_deadline_at, sent_at, reconcile_at, upstream_state, status_source,
+    INSERT INTO tasks (id, owner, type, status, parent_id, parent_task_id, image_index, water_mark, params, kie_task_id, result_urls,
+      send_state, attempts, next_attempt_at, submit_deadline_at, sent_at, reconcile_at, upstream_state, status_source,
       created_at, updated_at, completed_at, last_activity_at)
-    SELECT ${UUID}, @owner, @status, parent, i % 4, NULL, kie,
+    SELECT ${UUID}, @owner, 'upscale', @status, NULL, parent, i % 4, NULL,
+      -- As POST /upscale stores them: JSON.stringify({ taskId, imageIndex }).
+      '{"taskId":"' || parent || '","imageIndex":' || (i % 4) || '}', kie,
       ${done ? `'["https://tempfile.aiquickdraw.com/v/' || kie || '_' || (i % 4) || '_0.jpeg"]'` : 'NULL'}, 'sent', 1,
       created, created + 1800000, created + 40, ${done ? 'NULL' : '@now + 3600000'}, ${done ? "'success'" : "'generating'"},
       ${done ? "'callback'" : "'submit'"}, created, created + ${done ? 60000 : 40}, ${done ? 'created + 60000' : 'NULL'},
       ${done ? 'created + 60000' : '@now'}
     FROM r`)
+  // The raw body is kept with its length in bytes and its SHA-256 (hex), as the callback route stores it.
+  db.function('bench_sha256', { deterministic: true }, (body: unknown) => createHash('sha256').update(String(body)).digest('hex'))
   const insertDeliveries = db.prepare(`INSERT INTO callback_deliveries
-      (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address, body)
+      (received_at, task_id, kie_task_id, verdict, http_status, content_type, signature, signature_timestamp, remote_address,
+       body, body_bytes, body_sha256)
     SELECT completed_at, id, kie_task_id, 'accepted', 200, 'application/json', NULL, NULL, '203.0.113.7',
+      body, length(CAST(body AS BLOB)), bench_sha256(body)
+    FROM (SELECT completed_at, id, kie_task_id,
       '{"code":200,"msg":"success","data":{"taskId":"' || kie_task_id || '","promptJson":"{\\"taskId\\":\\"' || parent_task_id ||
-      '\\",\\"index\\":' || image_index || '}","resultUrls":' || result_urls || '}}'
-    FROM tasks WHERE seq > @after`)
+      '\\",\\"index\\":' || image_index || '}","resultUrls":' || result_urls || '}}' AS body
+      FROM tasks WHERE seq > @after)`)
   const batch = 100_000
   for (let from = 0; from < n; from += batch) {
     db.transaction(() => {
@@ -69,6 +77,9 @@ export function seedTasks(path: string, n: number, opts: SeedOptions): SeedResul
       if (done) insertDeliveries.run({ after })
     })()
   }
+  // The triggers keep task_counts; a seed that bypassed them would show here.
+  const counted = (db.prepare('SELECT coalesce(sum(n), 0) AS n FROM task_counts WHERE type = ? AND status = ?').get('upscale', opts.status) as { n: number }).n
+  if (counted !== n) throw new Error(`seed: task_counts says ${counted} ${opts.status} upscale tasks, ${n} were inserted`)
   const sample = db
     .prepare('SELECT id, kie_task_id AS kieTaskId FROM tasks WHERE (seq - 1) % ? = 0 ORDER BY seq')
     .all(opts.sampleEvery) as SeedResult['sample']
