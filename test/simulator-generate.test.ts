@@ -1,61 +1,14 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
-  GENERATE_PATH, GENERATE_TASK_TYPES, signKieCallback, startSimulator, UPSCALE_FAILURE, UPSCALE_PATH, VARY_PATH,
-  type RunningSimulator, type SimulatorOptions, type Variants
+  GENERATE_PATH, GENERATE_TASK_TYPES, signKieCallback, UPSCALE_FAILURE, UPSCALE_PATH, VARY_PATH,
+  type RunningSimulator, type Variants
 } from '../src/simulator/index.js'
+import { HEX32, HMAC, KEY, start, startReceiver, waitFor } from './sim-helpers.js'
 
 // The simulator's generate and generateVary (issue 13), over real loopback HTTP like test/simulator.test.ts.
 
-const KEY = 'test-api-key'
-const HMAC = 'test-webhook-hmac-key'
-const HEX32 = /^[0-9a-f]{32}$/
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 const IMAGE = 'https://example.com/cat.png'
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
-interface Received { headers: IncomingHttpHeaders, body: any }
-interface Receiver { url: string, received: Received[] }
-
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
-
-/** A callback receiver answering 200 to everything. */
-async function startReceiver(): Promise<Receiver> {
-  const received: Received[] = []
-  const server: Server = createServer((req, res) => {
-    let raw = ''
-    req.on('data', (c: Buffer) => { raw += c.toString() })
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: JSON.parse(raw) })
-      res.end('ok')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  cleanups.push(async () => {
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return { url: `http://127.0.0.1:${port}/kie/callback`, received }
-}
-
-async function start(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
-  const running = await startSimulator({ apiKey: KEY, completionDelayMs: 20, callbackRetryScale: 0.0001, ...opts })
-  cleanups.push(running.close)
-  return running
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 function api(base: string) {
   const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }

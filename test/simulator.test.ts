@@ -1,60 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { crc32, inflateSync } from 'node:zlib'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
-  buildSimulator, defaultVariants, signKieCallback, startSimulator, UPSCALE_FAILURE, UPSCALE_FAULTS, type RunningSimulator, type SimulatorOptions, type Variants
+  buildSimulator, defaultVariants, signKieCallback, startSimulator, UPSCALE_FAILURE, UPSCALE_FAULTS, type RunningSimulator, type Variants
 } from '../src/simulator/index.js'
+import { cleanups, HEX32, HMAC, KEY, start, startReceiver, waitFor } from './sim-helpers.js'
 import { bearerMatches } from '../src/simulator/sign.js'
-
-const KEY = 'test-api-key'
-const HMAC = 'test-webhook-hmac-key'
-const HEX32 = /^[0-9a-f]{32}$/
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
-interface Received { headers: IncomingHttpHeaders, body: any }
-interface Receiver { url: string, received: Received[], close: () => Promise<void> }
-
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn()
-})
-
-/** A callback receiver answering with the queued statuses in turn, then 200. */
-async function startReceiver(statuses: number[] = []): Promise<Receiver> {
-  const received: Received[] = []
-  const server: Server = createServer((req, res) => {
-    let raw = ''
-    req.on('data', (c: Buffer) => { raw += c.toString() })
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: JSON.parse(raw) })
-      res.statusCode = statuses.shift() ?? 200
-      res.end('ok')
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  const close = async (): Promise<void> => {
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-  cleanups.push(close)
-  return { url: `http://127.0.0.1:${port}/kie/callback`, received, close }
-}
-
-async function start(opts: Partial<SimulatorOptions> = {}): Promise<RunningSimulator> {
-  const running = await startSimulator({ apiKey: KEY, completionDelayMs: 20, callbackRetryScale: 0.0001, ...opts })
-  cleanups.push(running.close)
-  return running
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}
 
 const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
 
