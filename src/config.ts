@@ -204,7 +204,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return Object.freeze({
     production,
     port,
-    host: e.HOST ?? '0.0.0.0',
+    // Loopback outside production: sandbox mode logs a working development key. The container
+    // sets HOST=0.0.0.0 (its interfaces are its own; the port mapping decides who reaches it).
+    host: e.HOST ?? (production ? '0.0.0.0' : '127.0.0.1'),
     logLevel: e.LOG_LEVEL ?? 'info',
     databasePath: e.DATABASE_PATH ?? './data/gateway.db',
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, '') ?? null,

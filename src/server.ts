@@ -50,6 +50,9 @@ async function main(config: Config) {
     const devKey = settings.getOrCreateSetting('development_api_key', () => `dev_${generateSecret()}`)
     apiKeys = [devKey]
     log.warn({ developmentApiKey: devKey }, `API_KEYS is not set: sandbox development key is ${devKey} (send "Authorization: Bearer ${devKey}")`)
+    if (!isLoopback(config.host)) {
+      log.warn({ host: config.host }, `HOST=${config.host}: the development key above works from other machines too; unset HOST to listen on 127.0.0.1 only`)
+    }
   }
   const callbackSecret = config.callbackSecret ?? settings.getOrCreateSetting('callback_secret', () => generateSecret(32))
   const publicBaseUrl = config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`
@@ -123,6 +126,10 @@ async function main(config: Config) {
 
   await app.listen({ port: config.port, host: config.host })
   log.info({ publicBaseUrl, sandbox }, 'gateway ready')
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 let config: Config

@@ -14,7 +14,7 @@ describe('configuration', () => {
     expect(loadConfig({})).toMatchObject({
       production: false,
       port: 3000,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
       logLevel: 'info',
       databasePath: './data/gateway.db',
       kieBaseUrl: 'https://api.kie.ai',
@@ -22,6 +22,15 @@ describe('configuration', () => {
       publicBaseUrl: null,
       apiKeys: []
     })
+  })
+
+  it('listens on loopback outside production and on every interface in production, unless HOST says otherwise', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1')
+    expect(loadConfig({ NODE_ENV: 'development' }).host).toBe('127.0.0.1')
+    expect(loadConfig({ NODE_ENV: 'test', HOST: ' ' }).host).toBe('127.0.0.1')
+    expect(loadConfig(prod).host).toBe('0.0.0.0')
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0')
+    expect(loadConfig({ ...prod, HOST: '127.0.0.1' }).host).toBe('127.0.0.1')
   })
 
   it('reads a complete production configuration', () => {
