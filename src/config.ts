@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError } from './errors.js'
@@ -74,6 +76,60 @@ export const EnvSchema = Type.Object({
 type Env = Static<typeof EnvSchema>
 
 const REQUIRED_IN_PRODUCTION = ['KIE_API_KEY', 'PUBLIC_BASE_URL', 'API_KEYS', 'CALLBACK_SECRET'] as const
+
+/** What to put in each variable production requires, for the message that asks for them. */
+const TO_FILL_IN: Record<(typeof REQUIRED_IN_PRODUCTION)[number], string> = {
+  KIE_API_KEY: 'your kie.ai API key',
+  PUBLIC_BASE_URL: 'the URL at which kie.ai reaches this gateway, e.g. https://gateway.example.com',
+  API_KEYS: 'your clients\' keys, 16+ characters each, comma-separated (sent as "Authorization: Bearer <key>")',
+  CALLBACK_SECRET: 'a random secret of 32+ characters'
+}
+
+/** A value nobody means: "change-me" (also changeme, CHANGE_ME, inside a longer value) or "<...>". */
+const PLACEHOLDER = /change[-_]?me|^<[^>]*>$/i
+
+/**
+ * Variables that still need a value: unset although NODE_ENV=production requires them, or
+ * left at a placeholder. `message` is one line; `configErrorMessage` says how to fill them in.
+ */
+export class UnfilledConfigError extends ConfigError {
+  constructor(
+    readonly missing: readonly string[],
+    readonly placeholders: Readonly<Record<string, string>>,
+    readonly production: boolean
+  ) {
+    const names = Object.keys(placeholders)
+    const values = [...new Set(Object.values(placeholders))].map((v) => JSON.stringify(v)).join(', ')
+    super([
+      missing.length > 0 ? `${missing.join(', ')} must be set when NODE_ENV=production` : '',
+      names.length === 1 ? `${names[0]} is still a placeholder (${values})` : '',
+      names.length > 1 ? `${names.join(', ')} are still placeholders (${values})` : ''
+    ].filter(Boolean).join('; '))
+  }
+}
+
+/** What the process prints for a configuration error (after "Configuration error: "). */
+export function configErrorMessage(err: ConfigError): string {
+  if (!(err instanceof UnfilledConfigError)) return err.message
+  const names = [...err.missing, ...Object.keys(err.placeholders)]
+  const width = Math.max(...names.map((n) => n.length))
+  const lines = names.map((name) => {
+    const what = TO_FILL_IN[name as keyof typeof TO_FILL_IN] ?? (EnvSchema.properties as Record<string, TSchema>)[name]?.description ?? 'a valid value'
+    const required = err.production && (REQUIRED_IN_PRODUCTION as readonly string[]).includes(name)
+    const blank = required ? '' : name === 'KIE_API_KEY' ? ', or blank for sandbox mode' : ', or blank for the default'
+    return `  ${name.padEnd(width)}  ${what}${blank}`
+  })
+  const secret = names.some((n) => n === 'API_KEYS' || n === 'CALLBACK_SECRET' || n === 'METRICS_TOKEN')
+  return [
+    `${err.message}.`,
+    'Fill in (in .env, or in the environment):',
+    ...lines,
+    ...(secret ? ['A random key or secret: node -e "console.log(require(\'crypto\').randomBytes(32).toString(\'base64url\'))"'] : []),
+    ...(err.production && names.includes('KIE_API_KEY')
+      ? ['Or, to try the gateway without kie.ai first, delete NODE_ENV=production (sandbox mode, see README): KIE_API_KEY, PUBLIC_BASE_URL, API_KEYS and CALLBACK_SECRET may then stay blank.']
+      : [])
+  ].join('\n')
+}
 
 export interface Config {
   readonly production: boolean
@@ -181,6 +237,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const value = env[key]?.trim()
     if (value) present[key] = value
   }
+  // Placeholders and what production lacks first, all named at once: they are what a copied
+  // .env.example still needs, and "must be 16 characters" would not say so.
+  const placeholders = Object.fromEntries(Object.entries(present).filter(([, v]) => PLACEHOLDER.test(v)))
+  const production = present.NODE_ENV === 'production'
+  const missing = production ? REQUIRED_IN_PRODUCTION.filter((k) => !present[k]) : []
+  if (missing.length > 0 || Object.keys(placeholders).length > 0) throw new UnfilledConfigError(missing, placeholders, production)
   const first = Value.Errors(EnvSchema, present).First()
   if (first) {
     const name = first.path.replace(/^\//, '')
@@ -188,11 +250,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`${name} must be ${schema?.description ?? 'valid'} (got ${JSON.stringify(present[name])})`)
   }
   const e = present as Env
-  const production = e.NODE_ENV === 'production'
-  if (production) {
-    const missing = REQUIRED_IN_PRODUCTION.filter((k) => !e[k])
-    if (missing.length > 0) throw new ConfigError(`${missing.join(', ')} must be set when NODE_ENV=production`)
-  }
   const port = Number(e.PORT ?? 3000)
   const sandboxSimulatorPort = Number(e.SANDBOX_SIMULATOR_PORT ?? 4010)
   for (const [name, value] of [['PORT', port], ['SANDBOX_SIMULATOR_PORT', sandboxSimulatorPort]] as const) {
@@ -308,4 +365,44 @@ export function parseTrustProxy(value: string | undefined): boolean | readonly s
 
 export function generateSecret(bytes = 24): string {
   return randomBytes(bytes).toString('base64url')
+}
+
+/** What readEnvFile did. */
+export interface EnvFileRead {
+  /** The file read, absolute. */
+  readonly path: string
+  /** Variables the file set. */
+  readonly set: readonly string[]
+  /** Variables in the file that the environment already had: the environment's values were kept. */
+  readonly kept: readonly string[]
+}
+
+/**
+ * Reads ENV_FILE (default: .env in the working directory) into process.env with Node's own
+ * loader, before the configuration is read. Variables already in the environment win over the
+ * file. No .env is no error; an ENV_FILE that cannot be read is one.
+ */
+export function readEnvFile(cwd = process.cwd()): EnvFileRead | null {
+  const chosen = process.env.ENV_FILE?.trim()
+  const path = resolve(cwd, chosen || '.env')
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err)
+    if (!chosen && code === 'ENOENT') return null
+    throw new ConfigError(chosen ? `ENV_FILE must name a readable file (got ${JSON.stringify(chosen)}: ${code})` : `.env cannot be read (${path}: ${code})`)
+  }
+  const names = Object.keys(parseEnv(text))
+  const before = { ...process.env }
+  process.loadEnvFile(path)
+  // Node keeps the values already set (nodejs/node#49424); made certain, whatever the version.
+  for (const [name, value] of Object.entries(before)) if (process.env[name] !== value) process.env[name] = value
+  return Object.freeze({ path, set: names.filter((n) => !(n in before)), kept: names.filter((n) => n in before) })
+}
+
+/** The line the process prints after readEnvFile. */
+export function envFileMessage(read: EnvFileRead): string {
+  const kept = read.kept.length > 0 ? `, ${read.kept.join(', ')} kept from the environment (it wins over the file)` : ''
+  return `Read ${read.path}: ${read.set.length} variable${read.set.length === 1 ? '' : 's'} set${kept}`
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { buildApp } from './app.js'
-import { generateSecret, loadConfig, type Config } from './config.js'
+import { configErrorMessage, generateSecret, loadConfig, type Config } from './config.js'
 import { ConfigError } from './errors.js'
 import { openDatabase } from './db/open.js'
 import { createRepository } from './db/repository.js'
@@ -132,15 +132,21 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
+// A configuration error is the operator's to fix: what to change, no stack trace.
+function exitForConfigError(err: ConfigError): never {
+  process.stderr.write(`Configuration error: ${configErrorMessage(err)}\n`)
+  process.exit(1)
+}
+
 let config: Config
 try {
   config = loadConfig(process.env)
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`Configuration error: ${err.message}\n`)
-  process.exit(1)
+  exitForConfigError(err)
 }
 main(config).catch((err: unknown) => {
+  if (err instanceof ConfigError) exitForConfigError(err)
   process.stderr.write(`Fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exit(1)
 })
