@@ -14,6 +14,8 @@ COPY migrations ./migrations
 RUN npm run build && npm prune --omit=dev
 
 FROM node:24.18.1-bookworm-slim
+# HOST is set, not left to the default (127.0.0.1 outside production): the container's interfaces
+# are its own, and the published port decides who reaches it. No .env is copied into the image.
 ENV NODE_ENV=production PORT=3000 HOST=0.0.0.0 DATABASE_PATH=/data/gateway.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
