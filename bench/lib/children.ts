@@ -170,3 +170,16 @@ export function sampleRss(pid: number): () => number | null {
     return peak
   }
 }
+
+/** CPU seconds (user + system) a process has used so far: fields 14 and 15 of /proc/<pid>/stat,
+ *  in clock ticks of 1/100 s; NaN off Linux or once the process is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The name (field 2) is in parentheses and may hold spaces: count from after it (field 3 first).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
