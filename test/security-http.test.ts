@@ -4,7 +4,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { clientErrorHandler, parserErrorResponse } from '../src/plugins/client-errors.js'
 import { SECURITY_HEADERS } from '../src/plugins/http-conventions.js'
-import { buildTestApp } from './helper.js'
+import { KEY_A, buildTestApp } from './helper.js'
 
 type Ctx = Awaited<ReturnType<typeof buildTestApp>>
 let t: Ctx
@@ -64,7 +64,8 @@ describe("Node's HTTP parser errors, in the common shape", () => {
   it.each([
     ['a garbage request line', 'HELLO THERE\r\n\r\n'],
     ['Content-Length together with Transfer-Encoding', 'POST /upscale HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
-    ['a bad chunk', 'POST /upscale HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
+    // Authenticated, so that the body is read at all (without a key the answer is a 401 first).
+    ['a bad chunk', `POST /upscale HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${KEY_A}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`],
     ['a NUL in the URL', 'GET /upscale/a\x00b HTTP/1.1\r\nHost: gw\r\n\r\n'],
     ['an HTTP/2 preface sent to HTTP/1.1', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n']
   ])('400 GW_BAD_REQUEST for %s', async (_what, bytes) => {

@@ -44,6 +44,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     createTask: tasks.createTask,
     getTask: tasks.getTask,
     getOwnedTask: tasks.getOwnedTask,
+    readTask: tasks.readTask,
+    readOwnedTask: tasks.readOwnedTask,
     listTasks: tasks.listTasks,
     finish: tasks.finish,
     dueForReconcile: tasks.dueForReconcile,

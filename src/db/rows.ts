@@ -44,6 +44,14 @@ export interface TaskRow {
   server_errors: number
 }
 
+/** What a read shows of a task (src/tasks/view.ts); a full TaskRow is one too, without its files. */
+export type TaskViewRow = Pick<TaskRow, 'seq' | 'id' | 'type' | 'status' | 'parent_id' | 'parent_task_id' | 'image_index' | 'water_mark' |
+  'params' | 'kie_task_id' | 'result_urls' | 'error_code' | 'error_message' | 'send_state' | 'next_attempt_at' | 'webhook_url' |
+  'created_at' | 'updated_at' | 'completed_at'> & {
+  /** A succeeded task's archived files, when read with it; otherwise looked up. */
+  files?: ResultFileView[]
+}
+
 export interface WebhookDeliveryRow {
   id: number
   event_id: string
@@ -124,6 +132,9 @@ export interface Budget {
   max: number
   windowStart: number
 }
+
+/** What a read shows of an archived file. */
+export type ResultFileView = Pick<ResultFileRow, 'idx' | 'status' | 'bytes' | 'sha256' | 'content_type' | 'error'>
 
 export interface ResultFileRow {
   id: number

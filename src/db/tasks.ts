@@ -1,6 +1,19 @@
 import type { Db } from './open.js'
 import type { ErrorCode } from '../errors.js'
-import type { FinalWrites, ListQuery, NewTask, Outcome, RepositoryHooks, StatusSource, TaskRow, TaskStatus, TaskType } from './rows.js'
+import type { FinalWrites, ListQuery, NewTask, Outcome, RepositoryHooks, ResultFileView, StatusSource, TaskRow, TaskStatus, TaskType, TaskViewRow } from './rows.js'
+
+// A client's read (TaskViewRow): only the columns it shows, and a succeeded task's files in the
+// same statement. A point read's cost is mostly one object property per column, and each
+// statement takes and drops the database's read lock: two statements cost twice that.
+const VIEW = `seq, id, type, status, parent_id, parent_task_id, image_index, water_mark, params, kie_task_id, result_urls,
+  error_code, error_message, send_state, next_attempt_at, webhook_url, created_at, updated_at, completed_at,
+  CASE WHEN status = 'succeeded' THEN (SELECT json_group_array(json_object('idx', idx, 'status', status, 'bytes', bytes,
+    'sha256', sha256, 'content_type', content_type, 'error', error))
+    FROM (SELECT * FROM result_files WHERE task_id = tasks.id ORDER BY idx)) END AS files`
+
+type ViewRowAsRead = Omit<TaskViewRow, 'files'> & { files: string | null }
+const viewRow = (r: ViewRowAsRead | undefined): TaskViewRow | undefined =>
+  r && { ...r, files: r.files === null ? [] : (JSON.parse(r.files) as ResultFileView[]) }
 
 const taskValues = (t: NewTask, now: number) => ({
   ...t,
@@ -28,8 +41,10 @@ export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
       RETURNING *`),
     byId: db.prepare('SELECT * FROM tasks WHERE id = ?'),
     byIdAndOwner: db.prepare('SELECT * FROM tasks WHERE id = ? AND owner = ?'),
+    viewById: db.prepare(`SELECT ${VIEW} FROM tasks WHERE id = ?`),
+    viewByIdAndOwner: db.prepare(`SELECT ${VIEW} FROM tasks WHERE id = ? AND owner = ?`),
     // NULL filters match everything; the owner's indexes keep each variant a range scan.
-    list: db.prepare(`SELECT * FROM tasks WHERE owner = @owner AND seq < @beforeSeq
+    list: db.prepare(`SELECT ${VIEW} FROM tasks WHERE owner = @owner AND seq < @beforeSeq
         AND (@type IS NULL OR type = @type) AND (@status IS NULL OR status = @status)
       ORDER BY seq DESC LIMIT @limit`),
     // Chained tasks: released when their parent succeeds, with the same time to be sent as they had.
@@ -115,14 +130,17 @@ export function createTasks(db: Db, { hooks, writes }: TasksDeps) {
     createTask: (t: NewTask, now: number) => s.insertTask.get(taskValues(t, now)) as TaskRow,
     getTask: (id: string) => s.byId.get(id) as TaskRow | undefined,
     getOwnedTask: (id: string, owner: string) => s.byIdAndOwner.get(id, owner) as TaskRow | undefined,
-    listTasks: (q: ListQuery): TaskRow[] =>
-      s.list.all({
+    /** What a read shows of a task (see VIEW); readOwnedTask is scoped to its owner. */
+    readTask: (id: string) => viewRow(s.viewById.get(id) as ViewRowAsRead | undefined),
+    readOwnedTask: (id: string, owner: string) => viewRow(s.viewByIdAndOwner.get(id, owner) as ViewRowAsRead | undefined),
+    listTasks: (q: ListQuery): TaskViewRow[] =>
+      (s.list.all({
         owner: q.owner,
         type: q.type ?? null,
         status: q.status ?? null,
         beforeSeq: q.beforeSeq ?? Number.MAX_SAFE_INTEGER,
         limit: q.limit
-      }) as TaskRow[],
+      }) as ViewRowAsRead[]).map((r) => viewRow(r) as TaskViewRow),
     finish,
     /**
      * An ambiguous signal: a submitted task is polled at once; a task still sending only learns

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { AuthFailuresLimitedError, UnauthorizedError } from '../errors.js'
-import { safeEqual } from '../safe-equal.js'
+import { secretLookup } from '../safe-equal.js'
 import './auth-failures.js'
 
 declare module 'fastify' {
@@ -34,25 +34,25 @@ export function parseClientKey(entry: string): { key: string; clientId: string; 
  * wrong keys (the app's authFailures) is refused, even with a valid key, until its window ends.
  */
 export function clientAuth(apiKeys: readonly string[]) {
-  const known = apiKeys.map(parseClientKey)
-  return async function requireClientKey(request: FastifyRequest, _reply: FastifyReply) {
+  const lookup = secretLookup(apiKeys.map(parseClientKey), (k) => k.key)
+  // Callback style: it runs on every client request, and an async hook costs a promise each.
+  return function requireClientKey(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const failures = request.server.authFailures
     const retryAfter = failures?.blockedFor(request.ip) ?? 0
-    if (retryAfter > 0) throw Object.assign(new AuthFailuresLimitedError(retryAfter), { headers: { 'retry-after': String(retryAfter) } })
+    if (retryAfter > 0) return done(Object.assign(new AuthFailuresLimitedError(retryAfter), { headers: { 'retry-after': String(retryAfter) } }))
     const header = request.headers.authorization
     // Only a presented credential counts as a guess: a missing header reveals nothing about any key.
     const refuse = (message: string) => {
       if (header !== undefined) failures?.fail(request.ip)
-      return new UnauthorizedError(message)
+      done(new UnauthorizedError(message))
     }
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
-    if (!match) throw refuse('Missing Authorization: Bearer <api key> header')
+    if (!match) return refuse('Missing Authorization: Bearer <api key> header')
     // Every key compared in constant time: the timing says nothing about which key or how close.
-    const given = match[1] as string
-    let found: (typeof known)[number] | null = null
-    for (const k of known) if (safeEqual(given, k.key)) found = k
-    if (found === null) throw refuse('Unknown API key')
+    const found = lookup(match[1] as string)
+    if (found === null) return refuse('Unknown API key')
     request.clientId = found.clientId
     request.clientName = found.name
+    done()
   }
 }

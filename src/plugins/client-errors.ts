@@ -59,11 +59,11 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
  */
 export default fp(
   async function requireHost(app: FastifyInstance) {
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', (request, reply, done) => {
       const { httpVersionMajor, httpVersionMinor } = request.raw
-      if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor !== 1) return
+      if (request.headers.host !== undefined || httpVersionMajor !== 1 || httpVersionMinor !== 1) return done()
       request.errorCode = 'GW_BAD_REQUEST'
-      return reply.code(400).header('connection', 'close').send(errorBody(400, 'GW_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'))
+      void reply.code(400).header('connection', 'close').send(errorBody(400, 'GW_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header'))
     })
   },
   { name: 'require-host', fastify: '5.x', dependencies: ['http-conventions'] }

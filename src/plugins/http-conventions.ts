@@ -31,29 +31,32 @@ export const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer'
 }
 
+const SECURITY_HEADER_LIST = Object.entries(SECURITY_HEADERS)
+
 /** Request ids, one log line per request, security headers, and closing keep-alives at shutdown. */
 export default fp(
   async function httpConventions(app: FastifyInstance) {
     let closing = false
     app.decorateRequest('logRefs', null as unknown as FastifyRequest['logRefs'])
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+    app.addHook('onRequest', (request, reply, done) => {
       request.logRefs = {}
       // Fastify's own 503 while closing has another shape; this one has ours.
-      if (closing) {
-        request.errorCode = 'GW_SHUTTING_DOWN'
-        return reply.code(503).header('retry-after', '5').send(errorBody(503, 'GW_SHUTTING_DOWN', 'The gateway is shutting down; retry shortly'))
-      }
+      if (!closing) return done()
+      request.errorCode = 'GW_SHUTTING_DOWN'
+      void reply.code(503).header('retry-after', '5').send(errorBody(503, 'GW_SHUTTING_DOWN', 'The gateway is shutting down; retry shortly'))
     })
     app.addHook('preClose', async () => {
       closing = true
     })
-    app.addHook('onSend', async (request, reply) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       reply.header('x-request-id', request.id)
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(name)) reply.header(name, value)
+      for (const [name, value] of SECURITY_HEADER_LIST) if (!reply.hasHeader(name)) reply.header(name, value)
       // During shutdown responses close their connection, so keep-alive clients cannot hold it open.
       if (closing) reply.header('connection', 'close')
+      done(null, payload)
     })
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       const line = {
         method: request.method,
         route: request.routeOptions.url ?? null,
@@ -69,6 +72,7 @@ export default fp(
       // A response that ends after close() began leaves an idle keep-alive connection that
       // close() already looked past: close it now, or shutdown waits out the keep-alive timeout.
       if (closing) setImmediate(() => app.server.closeIdleConnections())
+      done()
     })
   },
   { name: 'http-conventions', fastify: '5.x', dependencies: [] }

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Repository, TaskRow, TaskType } from '../db/repository.js'
+import type { Repository, TaskType, TaskViewRow } from '../db/repository.js'
 import { ErrorResponseSchema, NotFoundError, ValidationError } from '../errors.js'
 import { ListQuerySchema, TaskListSchema, TaskParamsSchema, TaskQuerySchema, TaskSchema, type Task } from '../tasks/schemas.js'
 import type { Waiters } from '../tasks/waiters.js'
@@ -16,7 +16,7 @@ export interface ReadOptions {
   type: TaskType | null
   repo: Repository
   waiters: Waiters
-  view: (row: TaskRow) => Task
+  view: (row: TaskViewRow) => Task
 }
 
 /** GET <prefix>/:id (with ?wait= long polling) and GET <prefix> (newest first, by cursor). */
@@ -36,7 +36,7 @@ export function registerReads(app: FastifyInstance, o: ReadOptions) {
       response: { 200: TaskSchema, ...errors(400, 401, 404, 429) }
     }
   }, async (request) => {
-    let row = repo.getOwnedTask(request.params.id, request.clientId)
+    let row = repo.readOwnedTask(request.params.id, request.clientId)
     // Another key's task answers exactly like a missing one; so does another kind under /upscale.
     if (!row || (o.type !== null && row.type !== o.type)) throw new NotFoundError(`Task ${request.params.id} not found`)
     request.logRefs.taskId = row.id
@@ -44,7 +44,7 @@ export function registerReads(app: FastifyInstance, o: ReadOptions) {
     if (wait > 0 && row.status !== 'succeeded' && row.status !== 'failed') {
       // Parked until the event that finishes the task (or the time is up, or shutdown).
       await o.waiters.wait(row.id, wait * 1000)
-      row = repo.getTask(row.id) as TaskRow
+      row = repo.readTask(row.id) as TaskViewRow
     }
     return view(row)
   })

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { Repository, TaskRow } from '../db/repository.js'
+import type { Repository, TaskViewRow } from '../db/repository.js'
 import { ErrorResponseSchema } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
 import { checkGenerate, CreateGenerateBodySchema, CreateVaryBodySchema } from '../tasks/generate-schema.js'
@@ -19,7 +19,7 @@ export interface TaskRoutesOptions {
   repo: Repository
   waiters: Waiters
   submit: Submit
-  view: (row: TaskRow) => Task
+  view: (row: TaskViewRow) => Task
 }
 
 /** Grids (generate, vary) and the reads that serve every kind of task under /tasks. */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ErrorResponseSchema } from '../errors.js'
 import { clientAuth } from '../plugins/client-auth.js'
-import type { Repository, TaskRow } from '../db/repository.js'
+import type { Repository, TaskViewRow } from '../db/repository.js'
 import type { Waiters } from '../tasks/waiters.js'
 import type { Submit } from '../tasks/submit.js'
 import { CreateUpscaleBodySchema, TaskSchema, type Task } from '../tasks/schemas.js'
@@ -16,7 +16,7 @@ export interface UpscaleRoutesOptions {
   repo: Repository
   waiters: Waiters
   submit: Submit
-  view: (row: TaskRow) => Task
+  view: (row: TaskViewRow) => Task
 }
 
 export const IdempotencyHeaders = Type.Object({

@@ -1,4 +1,4 @@
-import type { TaskRow, Repository } from '../db/repository.js'
+import type { TaskViewRow, Repository } from '../db/repository.js'
 import type { Dispatcher } from './dispatcher.js'
 
 export interface QueueInfo {
@@ -9,7 +9,7 @@ export interface QueueInfo {
 }
 
 /** Where a queued task stands: its place in line and when the rate budget should reach it. */
-export function estimateQueue(row: TaskRow, repo: Repository, dispatcher: Dispatcher, now: number): QueueInfo | null {
+export function estimateQueue(row: TaskViewRow, repo: Repository, dispatcher: Dispatcher, now: number): QueueInfo | null {
   if (row.status !== 'queued' || row.send_state !== 'pending') return null
   if (row.parent_id !== null && row.parent_task_id === null) return { position: null, estimatedSendAt: null, waitingFor: row.parent_id }
   const position = repo.queuePosition(row.seq)

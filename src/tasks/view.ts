@@ -1,18 +1,18 @@
-import type { ResultFileRow, TaskRow } from '../db/repository.js'
+import type { ResultFileView, TaskViewRow } from '../db/repository.js'
 import type { QueueInfo } from '../submission/estimate.js'
 import type { Task } from './schemas.js'
 import type { ErrorCode } from '../errors.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
-function archiveOf(row: TaskRow, files: readonly ResultFileRow[]): Task['archive'] {
+function archiveOf(row: TaskViewRow, files: readonly ResultFileView[]): Task['archive'] {
   if (files.length === 0) return null
   // Upscales keep the address their clients know; every kind is served under /tasks.
   const base = row.type === 'upscale' ? `/upscale/${row.id}/result` : `/tasks/${row.id}/result`
-  const url = (f: ResultFileRow) => (f.status === 'stored' ? `${base}${f.idx === 0 ? '' : `?index=${f.idx}`}` : null)
+  const url = (f: ResultFileView) => (f.status === 'stored' ? `${base}${f.idx === 0 ? '' : `?index=${f.idx}`}` : null)
   const statuses = new Set(files.map((f) => f.status))
   const status = statuses.has('pending') ? 'pending' : statuses.has('failed') ? 'failed' : statuses.has('pruned') ? 'pruned' : 'stored'
-  const first = files[0] as ResultFileRow
+  const first = files[0] as ResultFileView
   return {
     status,
     bytes: first.bytes,
@@ -24,7 +24,7 @@ function archiveOf(row: TaskRow, files: readonly ResultFileRow[]): Task['archive
   }
 }
 
-export function toTask(row: TaskRow, queue: QueueInfo | null = null, files: readonly ResultFileRow[] = []): Task {
+export function toTask(row: TaskViewRow, queue: QueueInfo | null = null, files: readonly ResultFileView[] = []): Task {
   return {
     id: row.id,
     type: row.type,

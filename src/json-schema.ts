@@ -1,0 +1,44 @@
+// TypeBox writes a union of string literals as anyOf [{const}, ...] and a nullable value as
+// anyOf [X, {type: null}]. Both mean the same as JSON Schema's own `enum` and a `type` list,
+// which are what OpenAPI tools read best and what the response serializer can check without a
+// validator (fast-json-stringify validates every anyOf branch with Ajv, per response). This is
+// the one rewrite between the schemas the routes declare and what is served or compiled.
+import SerializerSelector from '@fastify/fast-json-stringify-compiler'
+
+type Schema = Record<string, unknown>
+
+const isObject = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isNull = (s: unknown) => isObject(s) && s.type === 'null' && Object.keys(s).length === 1
+const stringConst = (s: unknown): s is Schema & { const: string } => isObject(s) && typeof s.const === 'string'
+
+/** The schema with unions of string literals as `enum` and nullable unions as a `type` list. */
+export function plainJsonSchema<T>(schema: T): T {
+  return rewrite(schema) as T
+}
+
+function rewrite(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewrite)
+  if (!isObject(value)) return value
+  // Own string keys only: TypeBox's symbol keys stay behind.
+  const out: Schema = {}
+  for (const [k, v] of Object.entries(value)) out[k] = k === 'const' || k === 'enum' || k === 'examples' || k === 'default' ? v : rewrite(v)
+  const anyOf = out.anyOf
+  if (!Array.isArray(anyOf) || anyOf.length < 2) return out
+  const { anyOf: _, ...rest } = out
+  if (anyOf.every(stringConst)) return { ...rest, type: 'string', enum: anyOf.map((s) => s.const) }
+  const others = anyOf.filter((s) => !isNull(s))
+  const [only] = others
+  if (others.length !== anyOf.length - 1 || !isObject(only) || typeof only.type !== 'string' || only.$ref !== undefined) return out
+  return {
+    ...only,
+    ...rest,
+    type: [only.type, 'null'],
+    ...(Array.isArray(only.enum) ? { enum: [...(only.enum as unknown[]), null] } : {})
+  }
+}
+
+/** Fastify's own serializer compiler, fed the rewritten schemas (Fastify's schemaController). */
+export const buildSerializer: SerializerSelector.SerializerFactory = (externalSchemas, serializerOpts) => {
+  const compile = SerializerSelector()(plainJsonSchema(externalSchemas), serializerOpts)
+  return (route) => compile({ ...route, schema: plainJsonSchema(route.schema) })
+}
