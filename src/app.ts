@@ -17,9 +17,10 @@ import upscaleRoutes from './routes/upscale.js'
 import taskRoutes from './routes/tasks.js'
 import { createSubmitter } from './tasks/submit.js'
 import { toTask } from './tasks/view.js'
-import type { TaskRow } from './db/repository.js'
+import type { TaskViewRow } from './db/repository.js'
 import type { Services } from './services.js'
 import rateLimit from '@fastify/rate-limit'
+import { buildSerializer } from './json-schema.js'
 import {
   DEFAULT_CALLBACK_REFUSED_LOG_MAX,
   DEFAULT_CREDITS,
@@ -40,6 +41,7 @@ import { DEFAULT_ARCHIVE, type ArchiveSettings } from './archive/worker.js'
 import metricsRoutes from './routes/metrics.js'
 import { createMetrics, instrumentKie } from './metrics.js'
 import { createDispatcher } from './submission/dispatcher.js'
+import { createGroupCommit } from './db/group-commit.js'
 import { estimateQueue } from './submission/estimate.js'
 import workers, { type WebhookSettings } from './workers/plugin.js'
 import { recoverFromLastStop } from './workers/recovery.js'
@@ -116,6 +118,8 @@ export async function buildApp(opts: AppOptions) {
     genReqId: requestId,
     // Long polls wait up to 60 s.
     requestTimeout: 75_000,
+    // Responses are serialized from plain JSON Schema (enums and type lists), see json-schema.ts.
+    schemaController: { compilersFactory: { buildSerializer } },
     // The router's own refusals (bad percent-encoding, overlong parameters) in our shape too.
     // (Route hooks do not run for these, so the usual headers are set here.)
     frameworkErrors: (error, request, reply) => {
@@ -147,8 +151,12 @@ export async function buildApp(opts: AppOptions) {
   const queue: QueueSettings = { ...DEFAULT_QUEUE, ...opts.queue }
   const reconcile: ReconcileSettings = { ...DEFAULT_RECONCILE, ...opts.reconcile }
   const baseUrl = opts.publicBaseUrl
+  // Durable writes that arrive together (callbacks, new tasks, kie.ai's answers) share one
+  // commit, so one fsync covers them all: see db/group-commit.ts.
+  const commits = createGroupCommit(repo.inTransaction)
   const dispatcher = createDispatcher({
     repo,
+    commits,
     kie,
     onFirstSend: (waitedMs) => metrics.pacingWait.observe(waitedMs / 1000),
     onInsufficientCredits: () => signals.emit('creditsRefused'),
@@ -197,8 +205,9 @@ export async function buildApp(opts: AppOptions) {
   const { apiKeys } = opts
   await app.register(healthRoutes, { repo, expectedMigrations: loadMigrations().length })
   // Every kind of task is seen and submitted the same way.
-  const view = (row: TaskRow) => toTask(row, estimateQueue(row, repo, dispatcher, clock.now()), row.status === 'succeeded' ? repo.resultFiles(row.id) : [])
-  const submit = createSubmitter({ repo, dispatcher, clock, queue, signals, webhooks, view })
+  const view = (row: TaskViewRow) =>
+    toTask(row, estimateQueue(row, repo, dispatcher, clock.now()), row.files ?? (row.status === 'succeeded' ? repo.resultFiles(row.id) : []))
+  const submit = createSubmitter({ repo, commits, dispatcher, clock, queue, signals, webhooks, view })
   await app.register(upscaleRoutes, { apiKeys, repo, waiters, submit, view })
   await app.register(taskRoutes, { apiKeys, repo, waiters, submit, view })
   await app.register(deliveryRoutes, { apiKeys, repo, clock, signals, webhookAttempts: webhooks.scheduleMs.length })
@@ -206,6 +215,7 @@ export async function buildApp(opts: AppOptions) {
   await app.register(metricsRoutes, { metrics, token: opts.metricsToken ?? null })
   await app.register(callbackRoutes, {
     repo,
+    commits,
     clock,
     metrics,
     signals,

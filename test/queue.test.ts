@@ -13,7 +13,11 @@ const queue = { rateLimitMax: 3, rateLimitWindowMs: 1000, retryBaseMs: 100, retr
 const post = (payload: unknown = { taskId: hex32(), imageIndex: 0 }) =>
   t.app.inject({ method: 'POST', url: '/upscale', headers: auth(), payload: payload as object })
 const send = () => sendDue({ repo: t.repo, dispatcher: t.app.services.dispatcher, clock: t.clock, log: t.app.log })
-const settle = () => new Promise((r) => setImmediate(r))
+// Every send answered and its answer committed (answers share the app's group commit).
+const settle = async () => {
+  await t.app.services.dispatcher.idle()
+  await new Promise((r) => setImmediate(r))
+}
 const transient = (reason: 'maintenance' | 'server_error' | 'rate_limited' | 'network') =>
   ({ ok: false as const, kind: 'transient' as const, reason, message: reason, retryAfterMs: null, maybeDelivered: false })
 

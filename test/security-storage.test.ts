@@ -158,11 +158,11 @@ describe('pacing after a crash', () => {
     const send = () => sendDue({ repo: t!.repo, dispatcher: t!.app.services.dispatcher, clock, log: t!.app.log })
     clock.t = now + 20_000 + 1000
     send()
-    await new Promise((r) => setImmediate(r))
+    await t!.app.services.dispatcher.idle()
     expect(t.kie.upscaleCalls).toHaveLength(0)
     clock.t = now + 20_000 + 1051
     send()
-    await new Promise((r) => setImmediate(r))
+    await t!.app.services.dispatcher.idle()
     expect(t.kie.upscaleCalls).toHaveLength(1)
     expect(t.repo.getTask(queued.id)?.status).toBe('submitted')
   })

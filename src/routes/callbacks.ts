@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js'
 import type { Repository } from '../db/repository.js'
 import type { Metrics } from '../metrics.js'
 import type { Signals } from '../signals.js'
-import { createGroupCommit } from '../db/group-commit.js'
+import type { GroupCommit } from '../db/group-commit.js'
 import { createRefusalBudget, readBody, storedBody, type ReadBody } from '../kie/callback-log.js'
 import { errorCodes, type FastifyRequest } from 'fastify'
 
@@ -47,6 +47,8 @@ const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : 
 
 export interface CallbackRoutesOptions {
   repo: Repository
+  /** The app's group commit: callbacks arriving together are written in one durable commit. */
+  commits: GroupCommit
   clock: Clock
   metrics: Metrics
   signals: Signals
@@ -59,11 +61,9 @@ export interface CallbackRoutesOptions {
 }
 
 const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRoutesOptions> = async (app, opts) => {
-  const { repo, clock, metrics, signals, tokenSecrets, hmacKeys } = opts
-  // Callbacks arriving together are written in one durable commit (see group-commit.ts).
-  const writes = createGroupCommit(repo.inTransaction)
+  const { repo, commits, clock, metrics, signals, tokenSecrets, hmacKeys } = opts
   const record = (delivery: CallbackDelivery, apply?: Parameters<typeof repo.recordCallback>[1]) =>
-    writes.submit(() => repo.recordCallback(delivery, apply))
+    commits.submit(() => repo.recordCallback(delivery, apply))
   let unsignedWarnedAt = -Infinity
   // Unsigned callbacks while a key is set mean kie.ai's setting is off: say so, but not per callback.
   const warnUnsigned = (now: number) => {

@@ -10,9 +10,12 @@ import type { KieClient, KieFailure, KieResult } from '../kie/client.js'
 import { backoffDelay, FULL_JITTER } from './backoff.js'
 import { createKieTask, KIE_ENDPOINTS } from './requests.js'
 import { createCircuitBreaker } from './circuit-breaker.js'
+import type { GroupCommit } from '../db/group-commit.js'
 
 export interface DispatcherDeps {
   repo: Repository
+  /** The app's group commit: answers arriving together are recorded in one durable commit. */
+  commits: GroupCommit
   kie: KieClient
   clock: Clock
   queue: QueueSettings
@@ -33,6 +36,14 @@ export type SendOutcome =
   | { kind: 'retrying'; task: TaskRow; at: number }
   | { kind: 'failed'; task: TaskRow; error: FastifyError; retryAfterSeconds: number | null }
   | { kind: 'deferred'; reason: 'circuit_open' | 'no_budget' | 'queue_ahead' | 'gone' }
+
+/** A task marked sending, with its rate slot: once committed, its request may go out (sendClaimed). */
+export interface Claim {
+  kind: 'claimed'
+  slotId: number
+  at: number
+}
+export type Deferred = Extract<SendOutcome, { kind: 'deferred' }>
 
 type Failure = KieFailure
 
@@ -70,13 +81,15 @@ export function createDispatcher(deps: DispatcherDeps) {
     return Math.max(hinted, backoffDelay(attempts, { baseMs: queue.retryBaseMs, capMs: queue.retryCapMs, jitter: FULL_JITTER, random: deps.random }))
   }
 
-  /** The answer and the rate slot's end are written in one commit (one fsync). */
-  function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger): SendOutcome {
-    return repo.inTransaction(() => {
-      const now = clock.now()
-      repo.slotDone(slotId, now)
-      return recordAnswer(task, result, log, now)
-    })
+  /** The answer and the rate slot's end are written together, in the app's next group commit. */
+  function record(task: TaskRow, slotId: number, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger): Promise<SendOutcome> {
+    return deps.commits.submit(() =>
+      repo.inTransaction(() => {
+        const now = clock.now()
+        repo.slotDone(slotId, now)
+        return recordAnswer(task, result, log, now)
+      })
+    )
   }
 
   function recordAnswer(task: TaskRow, result: KieResult<{ taskId: string }>, log: FastifyBaseLogger, now: number): SendOutcome {
@@ -126,16 +139,23 @@ export function createDispatcher(deps: DispatcherDeps) {
     return { kind: 'retrying', task: fresh(), at }
   }
 
-  /** `callLog` is the request's logger when a client request causes the send (its reqId shows). */
-  async function send(task: TaskRow, leased: boolean, callLog: FastifyBaseLogger = log): Promise<SendOutcome> {
-    const now = clock.now()
+  /**
+   * Takes a slot of the rate budget and marks the task sending (repo.beginSend). Synchronous, so
+   * that it can share the caller's commit; the request may go out only once that has committed.
+   */
+  function claim(task: TaskRow, leased: boolean, now: number): Claim | Deferred {
     if (!breaker.allow(now)) return { kind: 'deferred', reason: 'circuit_open' }
     const begun = repo.beginSend(task.id, leased ? owner : null, now, budget(now))
     if (typeof begun === 'string') {
       breaker.cancelProbe()
       return { kind: 'deferred', reason: begun }
     }
-    if (task.attempts === 0) deps.onFirstSend?.(now - task.created_at)
+    return { kind: 'claimed', slotId: begun.slotId, at: now }
+  }
+
+  /** `callLog` is the request's logger when a client request causes the send (its reqId shows). */
+  async function send(task: TaskRow, claimed: Claim, callLog: FastifyBaseLogger = log): Promise<SendOutcome> {
+    if (task.attempts === 0) deps.onFirstSend?.(claimed.at - task.created_at)
     // From here on the request may reach kie.ai: nothing but recording its answer happens between.
     let result: KieResult<{ taskId: string }>
     const started = performance.now()
@@ -149,7 +169,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       { taskId: task.id, attempt: task.attempts + 1, outcome: result.ok ? 'accepted' : result.kind, ms: Math.round(performance.now() - started) },
       `kie.ai ${KIE_ENDPOINTS[task.type]}`
     )
-    return record(task, begun.slotId, result, callLog)
+    return record(task, claimed.slotId, result, callLog)
   }
 
   function track<T>(p: Promise<T>): Promise<T> {
@@ -163,13 +183,22 @@ export function createDispatcher(deps: DispatcherDeps) {
     windowMs,
     budget,
     breaker,
-    /** A new task is sent at once if nothing waits ahead of it and the budget allows. */
-    sendNew(task: TaskRow, callLog?: FastifyBaseLogger): Promise<SendOutcome> {
-      if (repo.readyAhead(task.seq, clock.now()) > 0) return Promise.resolve({ kind: 'deferred', reason: 'queue_ahead' })
-      return track(send(task, false, callLog))
+    /**
+     * A new task is sent at once if nothing waits ahead of it and the budget allows: claimNew
+     * runs inside the transaction that stores the task, and sendClaimed once it has committed.
+     */
+    claimNew(task: TaskRow, now: number): Claim | Deferred {
+      if (repo.readyAhead(task.seq, now) > 0) return { kind: 'deferred', reason: 'queue_ahead' }
+      return claim(task, false, now)
     },
-    /** Sends a task this dispatcher holds the lease of. */
-    sendLeased: (task: TaskRow) => track(send(task, true)),
+    /** Claims tasks this dispatcher holds the lease of (the sender's), in the caller's transaction. */
+    claimLeased: (task: TaskRow, now: number) => claim(task, true, now),
+    /** Sends a claimed task whose claim has been committed, and records the answer. */
+    sendClaimed: (task: TaskRow, claimed: Claim, callLog?: FastifyBaseLogger) => track(send(task, claimed, callLog)),
+    /** Resolves once every request in flight has been answered and its answer committed. */
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight])
+    },
     /** Waits for requests in flight; after `graceMs` aborts them (their outcome becomes unknown). */
     async drain(graceMs: number) {
       const timer = setTimeout(() => shutdown.abort(new Error('shutting down')), graceMs)

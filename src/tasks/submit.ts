@@ -2,17 +2,20 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { QueueSettings } from '../config.js'
-import type { IdempotencyRow, NewTask, Repository, TaskRow, TaskType } from '../db/repository.js'
+import type { IdempotencyRow, NewTask, Repository, TaskRow, TaskType, TaskViewRow } from '../db/repository.js'
 import { IdempotencyMismatchError, ParentInvalidError, UnsafeUrlError, ValidationError } from '../errors.js'
 import { toErrorResponse } from '../plugins/error-handler.js'
 import type { Signals } from '../signals.js'
-import type { Dispatcher } from '../submission/dispatcher.js'
+import type { Claim, Deferred, Dispatcher } from '../submission/dispatcher.js'
+import type { GroupCommit } from '../db/group-commit.js'
 import type { SsrfPolicy } from '../webhooks/ssrf.js'
 import { parseWebhookUrl, resolveSafe } from '../webhooks/ssrf.js'
 import { createInProgress, idempotencyKeyOf, requestHash } from './idempotency.js'
 
 export interface SubmitDeps {
   repo: Repository
+  /** The app's group commit: a new task (and its claim on the rate budget) is stored in it. */
+  commits: GroupCommit
   dispatcher: Dispatcher
   clock: Clock
   queue: Pick<QueueSettings, 'submitDeadlineMs'>
@@ -20,7 +23,7 @@ export interface SubmitDeps {
   /** null secret: webhooks are off, and a callbackUrl is refused. */
   webhooks: { secret: string | null; policy: SsrfPolicy }
   /** The task as the client sees it. */
-  view: (row: TaskRow) => unknown
+  view: (row: TaskViewRow) => unknown
 }
 
 /** What a POST asks for, before it is a task. */
@@ -82,11 +85,14 @@ export function createSubmitter(deps: SubmitDeps) {
     return { parentTaskId: null, parentFailed: parent.status === 'failed' ? parent : null }
   }
 
-  async function send(task: TaskRow, request: FastifyRequest): Promise<Answer> {
+  /** A stored task waiting for its parent, or failed with it already, is not sent. */
+  const waits = (task: TaskRow) => (task.parent_id !== null && task.parent_task_id === null) || task.status === 'failed'
+
+  /** Sent now when claimed in the task's own commit; otherwise it is in the queue. */
+  async function send(task: TaskRow, claim: Claim | Deferred | null, request: FastifyRequest): Promise<Answer> {
     const location = locationOf(task.type, task.id)
-    // Waiting for its parent: the parent's success releases it (tasks/on-final.ts); or failed with it already.
-    if ((task.parent_id !== null && task.parent_task_id === null) || task.status === 'failed') return { statusCode: 202, location, body: deps.view(task) }
-    const outcome = await dispatcher.sendNew(task, request.log)
+    if (claim === null) return { statusCode: 202, location, body: deps.view(task) }
+    const outcome = claim.kind === 'claimed' ? await dispatcher.sendClaimed(task, claim, request.log) : claim
     if (outcome.kind === 'failed') {
       const body = toErrorResponse(outcome.error)
       return { statusCode: body.statusCode, location, retryAfter: outcome.retryAfterSeconds, body }
@@ -153,13 +159,21 @@ export function createSubmitter(deps: SubmitDeps) {
     }
     // Upscale requests hash as they always did, so keys stored before other kinds existed still match.
     const hash = requestHash(draft.type === 'upscale' ? request.body : { type: draft.type, body: request.body })
-    const made = repo.inTransaction(store)
+    // Stored, and within the budget marked sending, in one durable commit shared with whatever
+    // else is written in this turn; the request to kie.ai goes out only after it.
+    const made = await deps.commits.submit(() =>
+      repo.inTransaction(() => {
+        const m = store()
+        if ('existing' in m) return m
+        return { ...m, claim: waits(m.created) ? null : dispatcher.claimNew(m.created, clock.now()) }
+      })
+    )
     if ('existing' in made) return answer(reply, await replay(made.existing, hash), true)
-    if (key === undefined) return answer(reply, await send(made.created, request))
+    if (key === undefined) return answer(reply, await send(made.created, made.claim, request))
     const finished = inProgress.start(request.clientId, key)
     try {
-      const result = await send(made.created, request)
-      repo.saveIdempotentResponse(request.clientId, key, result.statusCode, JSON.stringify(result.body))
+      const result = await send(made.created, made.claim, request)
+      await deps.commits.submit(() => repo.inTransaction(() => repo.saveIdempotentResponse(request.clientId, key, result.statusCode, JSON.stringify(result.body))))
       return answer(reply, result)
     } finally {
       finished()

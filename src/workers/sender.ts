@@ -34,18 +34,20 @@ export function sendDue(deps: SenderDeps): number {
     const oldest = repo.slotTime(budget, 0, now)
     return oldest === null ? 50 : Math.max(1, oldest + dispatcher.windowMs - now + 1)
   }
-  // Half-open: one probe, not a burst.
-  const claimed = repo.claimReady(dispatcher.owner, now, LEASE_MS, openUntil === null ? free : 1)
+  // Half-open: one probe, not a burst. Leased and marked sending in one commit, then sent.
+  const claimed = repo.inTransaction(() =>
+    repo.claimReady(dispatcher.owner, now, LEASE_MS, openUntil === null ? free : 1).map((task) => ({ task, claim: dispatcher.claimLeased(task, now) }))
+  )
   if (claimed.length === 0) {
     const next = repo.earliestNextAttempt()
     return next === null ? IDLE_MS : Math.min(IDLE_MS, Math.max(1, next - now))
   }
-  for (const task of claimed) {
-    // beginSend runs synchronously inside sendLeased, so the budget is taken before this returns.
-    void dispatcher.sendLeased(task).then((outcome) => {
-      if (outcome.kind === 'deferred') repo.releaseLease(task.id, dispatcher.owner)
-      deps.onSettled?.()
-    })
+  for (const { task, claim } of claimed) {
+    if (claim.kind === 'deferred') {
+      repo.releaseLease(task.id, dispatcher.owner)
+      continue
+    }
+    void dispatcher.sendClaimed(task, claim).then(() => deps.onSettled?.())
   }
   return 0
 }
