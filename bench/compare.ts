@@ -1,4 +1,4 @@
-// A quick ratio while working on one path: node dist/bench/compare.js [final|running|tasks|list] [seconds]
+// A quick ratio while working on one path: node dist/bench/compare.js [final|running|tasks|list|reference] [seconds]
 // Alternates the bare Fastify route and the gateway route at 10 and at 50 connections, three
 // rounds each, and prints the median ratio; both arms are sent the same 1,000 requests (autocannon
 // builds each once per connection). Not the record (that is npm run bench).
@@ -19,7 +19,13 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length
 try {
   const dbPath = join(dir, 'gw.db')
   const { sample } = seedTasks(dbPath, 10_000, { owner, status: what === 'running' ? 'submitted' : 'succeeded', sampleEvery: 10 })
-  const gw = await startGateway({ dbPath, logFile: join(dir, 'gw.log') })
+  // 'reference': the issue's straightforward status route (bench/servers/reference.ts) instead of the gateway.
+  const gw = what === 'reference'
+    ? await (async () => {
+      const ref = await forkServer<{ port: number }>('reference', { DB: dbPath, LOG: join(dir, 'ref.log'), KEY: API_KEY, OWNER: owner })
+      return { url: `http://127.0.0.1:${ref.ready.port}`, pid: ref.child.pid as number, stop: ref.stop }
+    })()
+    : await startGateway({ dbPath, logFile: join(dir, 'gw.log') })
   const bare = await forkServer<{ port: number }>('bare-fastify')
   const bareUrl = `http://127.0.0.1:${bare.ready.port}`
   const barePid = bare.child.pid as number

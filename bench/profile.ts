@@ -60,8 +60,8 @@ async function main() {
   if (what === 'status') {
     const { sample } = seedTasks(dbPath, 10_000, { owner, status: 'succeeded', sampleEvery: 1 })
     const gw = await startGateway({ dbPath, logFile: join(dir, 'gw.log') })
-    let i = 0
-    await load({ url: gw.url, seconds, connections: 50, headers: { authorization: `Bearer ${API_KEY}` }, next: () => ({ path: `/upscale/${(sample[i++ % sample.length] as { id: string }).id}` }) })
+    const requests = sample.slice(0, 1000).map(({ id }) => ({ path: `${process.env.PROFILE_PREFIX ?? '/upscale'}/${id}` }))
+    await load({ url: gw.url, seconds, connections: 50, headers: { authorization: `Bearer ${API_KEY}` }, requests })
     await gw.stop()
   } else if (what === 'callbacks') {
     const { sample } = seedTasks(dbPath, 40_000, { owner, status: 'submitted', sampleEvery: 1 })

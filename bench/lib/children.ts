@@ -17,7 +17,7 @@ export const SIM_API_KEY = 'bench-sim-key'
 const running = new Set<ChildProcess>()
 
 /** Set BENCH_CPU_PROF=<dir> to write a V8 CPU profile of every gateway child there. */
-const profileArgs = () => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [])
+const profileArgs = () => [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_PERF ? ['--perf-basic-prof'] : [])]
 
 export async function freePort(): Promise<number> {
   const s = createServer()
