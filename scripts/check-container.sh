@@ -46,7 +46,7 @@ VOLUME /data
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/main.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]
 EXPECTED
   fail "the Dockerfile changed (diff above: < Dockerfile, > this check); update scripts/check-container.sh with it"
 fi
@@ -115,10 +115,10 @@ run_env=(env -i "PATH=$PATH" "HOME=$TMP" NODE_ENV=production "PORT=$PORT" HOST=1
   "KIE_API_KEY=$(secret)" "API_KEYS=check-$(secret)" "CALLBACK_SECRET=$(secret)")
 log "env NODE_ENV=production HOST=127.0.0.1 PORT=$PORT DATABASE_PATH=$DATA/gateway.db PUBLIC_BASE_URL=http://127.0.0.1:$PORT KIE_BASE_URL=http://127.0.0.1:9 (+ generated KIE_API_KEY, API_KEYS, CALLBACK_SECRET)"
 
-# CMD ["node", "dist/src/main.js"]
-log 'CMD ["node", "dist/src/main.js"]'
+# CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]
+log 'CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]'
 cd "$APP"
-"${run_env[@]}" node dist/src/main.js > "$TMP/server.log" 2>&1 &
+"${run_env[@]}" node --max-semi-space-size=4 dist/src/main.js > "$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 started=$(ms)
 server_log() { sed 's/^/  [server] /' "$TMP/server.log"; }

@@ -223,7 +223,7 @@ export async function buildApp(opts: AppOptions) {
     hmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
     refusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX
   })
-  await app.register(workers, { enabled: opts.workers ?? true, repo, kie, dispatcher, clock, reconcile, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
+  await app.register(workers, { enabled: opts.workers ?? true, repo, commits, kie, dispatcher, clock, reconcile, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
   return app
 }
 

@@ -6,6 +6,7 @@ import type { Repository, ResultFileRow } from '../db/repository.js'
 import type { KieClient } from '../kie/client.js'
 import { downloadImage, type Download } from './download.js'
 import { backoffDelay } from '../submission/backoff.js'
+import type { GroupCommit } from '../db/group-commit.js'
 
 export interface ArchiveSettings {
   dir: string
@@ -33,6 +34,8 @@ export const DEFAULT_ARCHIVE: Omit<ArchiveSettings, 'dir'> = {
 
 export interface ArchiveDeps {
   repo: Repository
+  /** The app's group commit: outcomes of downloads ending together share one durable commit. */
+  commits?: GroupCommit
   kie: KieClient
   clock: Clock
   settings: ArchiveSettings
@@ -69,22 +72,23 @@ async function fetchOne(deps: ArchiveDeps, file: ResultFileRow): Promise<Downloa
 async function archiveOne(deps: ArchiveDeps, file: ResultFileRow) {
   const { repo, clock, settings, log } = deps
   const result = await fetchOne(deps, file)
-  const now = clock.now()
+  const write = (fn: (now: number) => void) =>
+    deps.commits ? deps.commits.submit(() => repo.inTransaction(() => fn(clock.now()))) : Promise.resolve(fn(clock.now()))
   if (result.ok) {
     const folder = join(settings.dir, file.task_id)
     await mkdir(folder, { recursive: true })
     const path = join(folder, `${file.idx}.${extOf(result.contentType)}`)
     // Renamed only when complete: a reader never sees a partial file.
     await rename(result.tmpPath, path)
-    repo.resultStored(file.id, now, { path, bytes: result.bytes, sha256: result.sha256, contentType: result.contentType })
+    await write((now) => repo.resultStored(file.id, now, { path, bytes: result.bytes, sha256: result.sha256, contentType: result.contentType }))
     log.info({ taskId: file.task_id, index: file.idx, bytes: result.bytes }, 'result archived')
-  } else if (result.permanent || now - file.created_at > settings.retentionMs) {
-    repo.resultFailed(file.id, now, result.error)
+  } else if (result.permanent || clock.now() - file.created_at > settings.retentionMs) {
+    await write((now) => repo.resultFailed(file.id, now, result.error))
     log.warn({ taskId: file.task_id, index: file.idx, error: result.error }, 'result not archived')
   } else {
-    const at = now + backoffDelay(file.attempts + 1, { baseMs: settings.retryBaseMs, capMs: settings.retryCapMs, jitter: [0.5, 1], random: deps.random })
-    repo.resultRetry(file.id, now, at, result.error)
-    log.info({ taskId: file.task_id, index: file.idx, error: result.error, retryInMs: at - now }, 'result download failed; will retry')
+    const delay = backoffDelay(file.attempts + 1, { baseMs: settings.retryBaseMs, capMs: settings.retryCapMs, jitter: [0.5, 1], random: deps.random })
+    await write((now) => repo.resultRetry(file.id, now, now + delay, result.error))
+    log.info({ taskId: file.task_id, index: file.idx, error: result.error, retryInMs: delay }, 'result download failed; will retry')
   }
   if (result.ok || repo.resultFiles(file.task_id).every((f) => f.status !== 'pending')) deps.onSettled?.()
 }

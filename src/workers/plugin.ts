@@ -11,6 +11,7 @@ import type { Dispatcher } from '../submission/dispatcher.js'
 import type { FinalFanout } from '../tasks/on-final.js'
 import type { SsrfPolicy } from '../webhooks/ssrf.js'
 import { archiveDue, cleanTemporaryFiles, type ArchiveSettings } from '../archive/worker.js'
+import type { GroupCommit } from '../db/group-commit.js'
 import { deliverDue } from '../webhooks/worker.js'
 import { createCreditWatch } from './credits.js'
 import { createLoop } from './loop.js'
@@ -31,6 +32,7 @@ export interface WorkersOptions {
   /** false: nothing runs in the background (route tests call the workers' functions directly). */
   enabled: boolean
   repo: Repository
+  commits: GroupCommit
   kie: KieClient
   dispatcher: Dispatcher
   clock: Clock
@@ -65,7 +67,7 @@ async function workers(app: FastifyInstance, o: WorkersOptions) {
     webhooks: createLoop('webhooks', async () =>
       secret ? deliverDue({ ...o.webhooks, repo, clock, secret, log, onAttempt: (outcome) => metrics.webhooks.inc({ outcome }) }) : 60_000, log),
     archive: createLoop('archive', async () =>
-      archiveSettings ? archiveDue({ repo, kie, clock, settings: archiveSettings, log, onSettled: () => o.fanout.archiveSettled() }) : 60_000, log),
+      archiveSettings ? archiveDue({ repo, commits: o.commits, kie, clock, settings: archiveSettings, log, onSettled: () => o.fanout.archiveSettled() }) : 60_000, log),
     credits: createLoop('credits', createCreditWatch({ kie, settings: o.credits, log }), log),
     retention: createLoop('retention', async () => pruneDue({ retention: o.retention, settings: o.retentionSettings, clock, log }), log)
   }
