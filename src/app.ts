@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { validatorCompiler } from './plugins/validation.js'
 import { systemClock, type Clock } from './clock.js'
 import { loadMigrations } from './db/migrate.js'
 import type { Db } from './db/open.js'
@@ -35,7 +36,8 @@ import {
   type ReconcileSettings
 } from './config.js'
 import { createRetention, type RetentionSettings } from './db/retention.js'
-import deliveryRoutes from './routes/deliveries.js'
+import deliveryRoutes, { DeliveryListSchema, DeliverySchema } from './routes/deliveries.js'
+import { TaskListSchema, TaskSchema } from './tasks/schemas.js'
 import resultRoutes from './routes/results.js'
 import { DEFAULT_ARCHIVE, type ArchiveSettings } from './archive/worker.js'
 import metricsRoutes from './routes/metrics.js'
@@ -132,9 +134,10 @@ export async function buildApp(opts: AppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // TypeBox checks bodies strictly (no coercion, unknown fields refused) and converts only
-  // query strings and path parameters, which are text by nature.
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
-  app.addSchema(ErrorResponseSchema)
+  // query strings and path parameters, which are text by nature (integers strictly).
+  app.setValidatorCompiler(validatorCompiler)
+  // Shared schemas, referenced ($ref) by the routes and the OpenAPI document.
+  for (const schema of [ErrorResponseSchema, TaskSchema, TaskListSchema, DeliverySchema, DeliveryListSchema]) app.addSchema(schema)
   // JSON only: Fastify's default text/plain parser would turn a wrong content type into a 400.
   app.removeContentTypeParser('text/plain')
 
@@ -188,7 +191,7 @@ export async function buildApp(opts: AppOptions) {
 
   await app.register(httpConventions)
   await app.register(errorHandler)
-  await app.register(openapi, { version: opts.version ?? '0.0.0' })
+  await app.register(openapi, { version: opts.version ?? '0.0.0', publicBaseUrl: typeof opts.publicBaseUrl === 'string' ? opts.publicBaseUrl : undefined })
   await app.register(requireHost)
   // Wrong keys per address, counted by the client routes' authentication (plugins/client-auth).
   app.decorate('authFailures', createAuthFailures(opts.authFailures ?? {}, () => clock.now()))

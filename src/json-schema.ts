@@ -9,7 +9,12 @@ type Schema = Record<string, unknown>
 
 const isObject = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isNull = (s: unknown) => isObject(s) && s.type === 'null' && Object.keys(s).length === 1
-const stringConst = (s: unknown): s is Schema & { const: string } => isObject(s) && typeof s.const === 'string'
+// A literal: TypeBox writes { const }, @fastify/swagger's OpenAPI 3.1 output { type, enum: [one] }.
+const literalOf = (s: unknown): string | undefined => {
+  if (!isObject(s) || Object.keys(s).some((k) => k !== 'const' && k !== 'type' && k !== 'enum')) return undefined
+  if (typeof s.const === 'string') return s.const
+  return Array.isArray(s.enum) && s.enum.length === 1 && typeof s.enum[0] === 'string' ? s.enum[0] : undefined
+}
 
 /** The schema with unions of string literals as `enum` and nullable unions as a `type` list. */
 export function plainJsonSchema<T>(schema: T): T {
@@ -25,7 +30,8 @@ function rewrite(value: unknown): unknown {
   const anyOf = out.anyOf
   if (!Array.isArray(anyOf) || anyOf.length < 2) return out
   const { anyOf: _, ...rest } = out
-  if (anyOf.every(stringConst)) return { ...rest, type: 'string', enum: anyOf.map((s) => s.const) }
+  const literals = anyOf.map(literalOf)
+  if (literals.every((l) => l !== undefined)) return { ...rest, type: 'string', enum: literals }
   const others = anyOf.filter((s) => !isNull(s))
   const [only] = others
   if (others.length !== anyOf.length - 1 || !isObject(only) || typeof only.type !== 'string' || only.$ref !== undefined) return out

@@ -328,7 +328,8 @@ describe('fuzz: GET /upscale/:id', () => {
         bump(m, `read:${res.statusCode}`)
         // (a raw segment such as "." or "%2F" may leave the route: then any 4xx)
         if (!key) return statusIn(res, r.ref.kind === 'raw' ? undefined : [400, 401, 404, 414])
-        const cleanQuery = extras.length === 0 && (wait === undefined || /^(0|00|-0|[1-9]|[1-5]\d|60)$/.test(wait))
+        // Only canonical decimal integers are read (issue 15): 00, -0, 1e1, 0x10, ' 5' and 1.5 are 400s.
+        const cleanQuery = extras.length === 0 && (wait === undefined || /^(0|[1-9]|[1-5]\d|60)$/.test(wait))
         if (owned && cleanQuery) expect(res.statusCode, res.body).toBe(200)
         if (!owned) expect(res.statusCode).toBeGreaterThanOrEqual(400)
         if (res.statusCode === 200) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { finishDocument } from '../openapi-document.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -15,7 +16,7 @@ declare module 'fastify' {
  * at /openapi.json, and a browsable page at /docs. Registered before the routes.
  */
 export default fp(
-  async function openapi(app: FastifyInstance, opts: { version: string }) {
+  async function openapi(app: FastifyInstance, opts: { version: string; publicBaseUrl?: string | undefined }) {
     const catalog: RouteOptions[] = []
     app.decorate('routeCatalog', catalog)
     app.addHook('onRoute', (route) => {
@@ -23,23 +24,34 @@ export default fp(
     })
     await app.register(swagger, {
       openapi: {
-        openapi: '3.0.3',
+        openapi: '3.1.0',
         info: {
-          title: 'kie.ai Midjourney upscale gateway',
+          title: 'kie.ai Midjourney gateway',
           version: opts.version,
+          license: { name: 'MIT', identifier: 'MIT' },
           description:
-            "Submit upscales of Midjourney grid images to kie.ai, durably: paced under kie.ai's rate limit, retried, reconciled, never sent twice. Errors share one shape: { statusCode, error, code, message }."
+            "Midjourney image work through kie.ai, durably: generate grids, vary them, upscale their images; paced under kie.ai's rate limit, retried, reconciled, never sent twice. Errors share one shape: { statusCode, error, code, message }."
         },
-        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS' } } },
+        servers: [{ url: opts.publicBaseUrl ?? '/', description: 'This gateway' }],
+        // Every operation needs a client key unless it says otherwise (security: []).
+        security: [{ bearer: [] }],
+        components: {
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS' },
+            metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' }
+          }
+        },
         tags: [
           { name: 'upscale', description: 'Client API: upscale tasks (as before other kinds existed)' },
           { name: 'tasks', description: 'Client API: every kind of task (generate, vary, upscale)' },
           { name: 'kie.ai', description: 'Called by kie.ai' },
-          { name: 'operations', description: 'Health and metrics' }
+          { name: 'operations', description: 'Health and metrics' },
+          { name: 'webhooks', description: "Sent by the gateway to a task's callbackUrl" }
         ]
       },
       // Shared schemas keep their $id as their component name.
-      refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) }
+      refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      transformObject: (documentObject) => finishDocument((documentObject as { openapiObject: Record<string, unknown> }).openapiObject) as never
     })
     await app.register(swaggerUi, { routePrefix: '/docs' })
     app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger())

@@ -1,4 +1,5 @@
-import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { validatorCompiler } from '../plugins/validation.js'
 import { kieCallbackExample } from '../openapi-examples.js'
 import { Type } from '@sinclair/typebox'
 import { CallbackUnauthorizedError, ErrorResponseSchema, NotFoundError } from '../errors.js'
@@ -134,10 +135,13 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRoutesOptions> = async (
     config: { rateLimit: false },
     // The body is documented, not validated here: it is stored raw first, then parsed.
     validatorCompiler: (req) =>
-      req.httpPart === 'body' ? (value: unknown) => ({ value }) : TypeBoxValidatorCompiler(req as unknown as Parameters<typeof TypeBoxValidatorCompiler>[0]),
+      req.httpPart === 'body' ? (value: unknown) => ({ value }) : validatorCompiler(req as unknown as Parameters<typeof validatorCompiler>[0]),
     schema: {
+      operationId: 'receiveKieCallback',
       summary: "kie.ai's completion callback (called by kie.ai, not by clients)",
       tags: ['kie.ai'],
+      // No client key: the per-task token in the URL (and kie.ai's signature, when set) authenticate it.
+      security: [],
       querystring: CallbackQuerySchema,
       body: KieCallbackSchema,
       response: { 200: Received, ...Object.fromEntries([400, 401, 404, 413].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }

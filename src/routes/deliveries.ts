@@ -29,7 +29,7 @@ export const DeliverySchema = Type.Object(
   },
   { $id: 'WebhookDelivery', title: 'WebhookDelivery', examples: deliveriesExample.items }
 )
-const DeliveryListSchema = Type.Object({ items: Type.Array(DeliverySchema) }, { examples: [deliveriesExample] })
+export const DeliveryListSchema = Type.Object({ items: Type.Array(Type.Ref(DeliverySchema)) }, { $id: 'WebhookDeliveryList', title: 'WebhookDeliveryList', examples: [deliveriesExample] })
 const iso = (ms: number) => new Date(ms).toISOString()
 
 function deliveriesOf(repo: Repository, taskId: string) {
@@ -68,11 +68,11 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (
 
   app.get(`${prefix}/:id/deliveries`, {
     schema: {
+      operationId: only === 'upscale' ? 'listUpscaleDeliveries' : 'listTaskDeliveries',
       tags: [only ?? 'tasks'],
-      security: [{ bearer: [] }],
       summary: "The task's webhook deliveries and every attempt",
       params: TaskParamsSchema,
-      response: { 200: DeliveryListSchema, ...Object.fromEntries([401, 404, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+      response: { 200: Type.Ref(DeliveryListSchema), ...Object.fromEntries([401, 404, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request) => {
     owned(request.params.id, request.clientId)
@@ -81,11 +81,11 @@ const deliveryRoutes: FastifyPluginAsyncTypebox<DeliveryRoutesOptions> = async (
 
   app.post(`${prefix}/:id/deliveries/retry`, {
     schema: {
+      operationId: only === 'upscale' ? 'retryUpscaleDeliveries' : 'retryTaskDeliveries',
       tags: [only ?? 'tasks'],
-      security: [{ bearer: [] }],
       summary: 'Send a dead-lettered webhook delivery once more',
       params: TaskParamsSchema,
-      response: { 202: DeliveryListSchema, ...Object.fromEntries([401, 404, 409, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
+      response: { 202: Type.Ref(DeliveryListSchema), ...Object.fromEntries([401, 404, 409, 429].map((c) => [c, Type.Ref(ErrorResponseSchema)])) }
     }
   }, async (request, reply) => {
     owned(request.params.id, request.clientId)

@@ -6,11 +6,11 @@ import type { Repository } from '../db/repository.js'
 const Status = Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] })
 
 const healthRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<Repository, 'appliedMigrations'>; expectedMigrations: number }> = async (app, opts) => {
-  app.get('/healthz', { config: { rateLimit: false }, schema: { tags: ['operations'], summary: 'The process is up', response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
+  app.get('/healthz', { config: { rateLimit: false }, schema: { operationId: 'getHealth', tags: ['operations'], summary: 'The process is up', security: [], response: { 200: Status } } }, async () => ({ status: 'ok' as const }))
 
   app.get('/readyz', {
     config: { rateLimit: false },
-    schema: { tags: ['operations'], summary: 'The database is open and migrated', response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
+    schema: { operationId: 'getReadiness', tags: ['operations'], summary: 'The database is open and migrated', security: [], response: { 200: Status, 503: Type.Ref(ErrorResponseSchema) } }
   }, async () => {
     let applied: number
     try {

@@ -8,7 +8,10 @@ const metricsRoutes: FastifyPluginAsyncTypebox<{ metrics: Metrics; token: string
   app.get('/metrics', {
     config: { rateLimit: false },
     schema: {
+      operationId: 'getMetrics',
       tags: ['operations'],
+      // No client key; METRICS_TOKEN when it is set.
+      security: [{ metricsToken: [] }, {}],
       summary: 'Prometheus metrics (text format); needs METRICS_TOKEN as a bearer token when it is set',
       response: {
         200: Type.String({ examples: ['# HELP gateway_queue_depth Tasks waiting to be sent to kie.ai\n# TYPE gateway_queue_depth gauge\ngateway_queue_depth 0\n'] }),

@@ -21,8 +21,8 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo
   for (const [prefix, only] of [['/upscale', 'upscale'], ['/tasks', null]] as const) {
   app.get(`${prefix}/:id/result`, {
     schema: {
+      operationId: only === 'upscale' ? 'getUpscaleResult' : 'getTaskResult',
       tags: [only ?? 'tasks'],
-      security: [{ bearer: [] }],
       summary: "The upscaled image, from the gateway's archive (ETag, If-None-Match → 304)",
       params: TaskParamsSchema,
       querystring: ResultQuerySchema,
@@ -45,7 +45,7 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo
     const etag = `"${file.sha256}"`
     // The bytes never change once stored: cache them as long as the client likes.
     reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable')
-    if (request.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) return reply.code(304).send(null)
+    if (request.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) return reply.code(304).send(undefined as never)
     return reply
       .type(file.content_type ?? 'application/octet-stream')
       .header('content-length', String(file.bytes))

@@ -26,14 +26,16 @@ export function registerReads(app: FastifyInstance, o: ReadOptions) {
   const what = o.type === null ? 'task' : `${o.type} task`
   const tags = [o.type === 'upscale' ? 'upscale' : 'tasks']
 
+  // Upscales keep their own names under /upscale; /tasks serves every kind.
+  const [one, many] = o.type === 'upscale' ? ['Upscale', 'Upscales'] : ['Task', 'Tasks']
   typed.get(`${o.prefix}/:id`, {
     schema: {
+      operationId: `get${one}`,
       tags,
-      security: [{ bearer: [] }],
       summary: `One ${what}; with ?wait=N, answers as soon as it is final or after N seconds`,
       params: TaskParamsSchema,
       querystring: TaskQuerySchema,
-      response: { 200: TaskSchema, ...errors(400, 401, 404, 429) }
+      response: { 200: Type.Ref(TaskSchema), ...errors(400, 401, 404, 429) }
     }
   }, async (request) => {
     let row = repo.readOwnedTask(request.params.id, request.clientId)
@@ -52,11 +54,11 @@ export function registerReads(app: FastifyInstance, o: ReadOptions) {
   const query = o.type === null ? ListQuerySchema : Type.Omit(ListQuerySchema, ['type'], { additionalProperties: false })
   typed.get(o.prefix, {
     schema: {
+      operationId: `list${many}`,
       tags,
-      security: [{ bearer: [] }],
       summary: o.type === null ? "The caller's tasks of every kind, newest first" : `The caller's ${what}s, newest first`,
       querystring: query,
-      response: { 200: TaskListSchema, ...errors(400, 401, 429) }
+      response: { 200: Type.Ref(TaskListSchema), ...errors(400, 401, 429) }
     }
   }, async (request) => {
     const q = request.query as { type?: TaskType; status?: Task['status']; limit?: number; cursor?: string }

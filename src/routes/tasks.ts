@@ -12,7 +12,7 @@ import { IdempotencyHeaders } from './upscale.js'
 
 const Err = Type.Ref(ErrorResponseSchema)
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Err]))
-const responses = { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
+const responses = { 202: Type.Ref(TaskSchema), ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
 
 export interface TaskRoutesOptions {
   apiKeys: readonly string[]
@@ -29,8 +29,8 @@ const taskRoutes: FastifyPluginAsyncTypebox<TaskRoutesOptions> = async (app, { a
   app.post('/generate', {
     bodyLimit: 16 * 1024,
     schema: {
+      operationId: 'createGenerate',
       tags: ['tasks'],
-      security: [{ bearer: [] }],
       summary: 'Make a 4-image Midjourney grid from a prompt (kie.ai generate)',
       headers: IdempotencyHeaders,
       body: CreateGenerateBodySchema,
@@ -45,8 +45,8 @@ const taskRoutes: FastifyPluginAsyncTypebox<TaskRoutesOptions> = async (app, { a
   app.post('/vary', {
     bodyLimit: 8 * 1024,
     schema: {
+      operationId: 'createVary',
       tags: ['tasks'],
-      security: [{ bearer: [] }],
       summary: 'Make a new grid from one image of a grid (kie.ai generateVary): a kie.ai grid, or one of your generate or vary tasks',
       headers: IdempotencyHeaders,
       body: CreateVaryBodySchema,

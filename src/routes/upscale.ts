@@ -30,12 +30,12 @@ const upscaleRoutes: FastifyPluginAsyncTypebox<UpscaleRoutesOptions> = async (ap
   app.post('/upscale', {
     bodyLimit: 8 * 1024,
     schema: {
+      operationId: 'createUpscale',
       tags: ['upscale'],
-      security: [{ bearer: [] }],
       summary: 'Upscale one image of a finished Midjourney grid (a kie.ai grid, or one of your generate or vary tasks)',
       headers: IdempotencyHeaders,
       body: CreateUpscaleBodySchema,
-      response: { 202: TaskSchema, ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
+      response: { 202: Type.Ref(TaskSchema), ...errors(400, 401, 402, 413, 415, 422, 429, 502, 503) }
     }
   }, async (request, reply) => {
     // The public field keeps kie.ai's word; it is the client's webhook URL.

@@ -119,8 +119,8 @@ export const ListQuerySchema = Type.Object(
 
 export const TaskListSchema = Type.Object(
   {
-    items: Type.Array(TaskSchema),
+    items: Type.Array(Type.Ref(TaskSchema)),
     nextCursor: Type.Union([Type.String(), Type.Null()], { description: 'Pass as ?cursor= for the next (older) page; null at the end' })
   },
-  { examples: [{ items: [taskExample], nextCursor: 'czox' }] }
+  { $id: 'TaskList', title: 'TaskList', examples: [{ items: [taskExample], nextCursor: 'czox' }] }
 )
