@@ -12,6 +12,7 @@ import openapi from './plugins/openapi.js'
 import { createAuthFailures, type AuthFailureSettings } from './plugins/auth-failures.js'
 import requireHost, { clientErrorHandler } from './plugins/client-errors.js'
 import httpConventions, { requestId, SECURITY_HEADERS } from './plugins/http-conventions.js'
+import adminRoutes from './routes/admin.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
@@ -50,11 +51,14 @@ import { recoverFromLastStop } from './workers/recovery.js'
 import { createSignals } from './signals.js'
 import { createFinalFanout } from './tasks/on-final.js'
 import { createWaiters } from './tasks/waiters.js'
+import { createCreditReading } from './workers/credits.js'
 
 export interface AppOptions {
   db: Db
   kie: KieClient
   apiKeys: readonly string[]
+  /** ADMIN_API_KEYS: the admin API (/admin/...) for the operator console; empty or absent = off (404). */
+  adminKeys?: readonly string[]
   /** A function when the address is known only after listen (port 0 in tests). */
   publicBaseUrl: string | (() => string)
   callbackSecret: string
@@ -182,7 +186,10 @@ export async function buildApp(opts: AppOptions) {
   const retention = createRetention(opts.db)
   const retentionSettings = { ...DEFAULT_RETENTION, ...opts.retention }
   const credits = { ...DEFAULT_CREDITS, ...opts.credits }
-  const services: Services = { repo, kie, metrics, clock, queue, reconcile, dispatcher, waiters, signals, webhooks, archive, credits, retention, retentionSettings }
+  // The credits worker's last reading, shown by the admin overview.
+  const creditReading = createCreditReading()
+  const adminKeys = opts.adminKeys ?? []
+  const services: Services = { repo, kie, metrics, clock, queue, reconcile, dispatcher, waiters, signals, webhooks, archive, credits, creditReading, retention, retentionSettings }
   app.decorate('services', services)
 
   // Start-up recovery, once, before the first request or worker: see recovery.ts.
@@ -191,7 +198,7 @@ export async function buildApp(opts: AppOptions) {
 
   await app.register(httpConventions)
   await app.register(errorHandler)
-  await app.register(openapi, { version: opts.version ?? '0.0.0', publicBaseUrl: typeof opts.publicBaseUrl === 'string' ? opts.publicBaseUrl : undefined })
+  await app.register(openapi, { version: opts.version ?? '0.0.0', publicBaseUrl: typeof opts.publicBaseUrl === 'string' ? opts.publicBaseUrl : undefined, admin: adminKeys.length > 0 })
   await app.register(requireHost)
   // Wrong keys per address, counted by the client routes' authentication (plugins/client-auth).
   app.decorate('authFailures', createAuthFailures(opts.authFailures ?? {}, () => clock.now()))
@@ -216,6 +223,20 @@ export async function buildApp(opts: AppOptions) {
   await app.register(deliveryRoutes, { apiKeys, repo, clock, signals, webhookAttempts: webhooks.scheduleMs.length })
   await app.register(resultRoutes, { apiKeys, repo })
   await app.register(metricsRoutes, { metrics, token: opts.metricsToken ?? null })
+  // Without an admin key the admin API does not exist: /admin/... is 404 like any unknown route.
+  if (adminKeys.length > 0) {
+    await app.register(adminRoutes, {
+      adminKeys,
+      repo,
+      clock,
+      signals,
+      dispatcher,
+      view,
+      creditReading,
+      webhookAttempts: webhooks.scheduleMs.length,
+      archiveDir: archive?.dir ?? null
+    })
+  }
   await app.register(callbackRoutes, {
     repo,
     commits,
@@ -226,7 +247,7 @@ export async function buildApp(opts: AppOptions) {
     hmacKeys: opts.kieWebhookHmacKey ? [opts.kieWebhookHmacKey, ...(opts.previousKieWebhookHmacKeys ?? [])] : [],
     refusedLogMax: opts.callbackRefusedLogMax ?? DEFAULT_CALLBACK_REFUSED_LOG_MAX
   })
-  await app.register(workers, { enabled: opts.workers ?? true, repo, commits, kie, dispatcher, clock, reconcile, metrics, signals, fanout, webhooks, archive, credits, retention, retentionSettings })
+  await app.register(workers, { enabled: opts.workers ?? true, repo, commits, kie, dispatcher, clock, reconcile, metrics, signals, fanout, webhooks, archive, credits, creditReading, retention, retentionSettings })
   return app
 }
 

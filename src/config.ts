@@ -6,6 +6,7 @@ import { parseEnv } from 'node:util'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError } from './errors.js'
+import { parseClientKey } from './plugins/client-auth.js'
 import type { RetentionSettings } from './db/retention.js'
 import { IDEMPOTENCY_TTL_MS } from './tasks/idempotency.js'
 
@@ -35,6 +36,9 @@ export const EnvSchema = Type.Object({
   KIE_TIMEOUT_MS: Type.Optional(int('a whole number of milliseconds')),
   API_KEYS: Type.Optional(
     Type.String({ pattern: '^\\s*[^,\\s]{16,}\\s*(,\\s*[^,\\s]{16,}\\s*)*,?\\s*$', description: 'a comma-separated list of keys, each at least 16 characters without spaces' })
+  ),
+  ADMIN_API_KEYS: Type.Optional(
+    Type.String({ pattern: '^\\s*[^,\\s]{16,}\\s*(,\\s*[^,\\s]{16,}\\s*)*,?\\s*$', description: 'a comma-separated list of admin keys, each at least 16 characters without spaces' })
   ),
   KIE_RATE_LIMIT_MAX: Type.Optional(int('a positive whole number of requests')),
   KIE_RATE_LIMIT_WINDOW_MS: Type.Optional(int('a positive whole number of milliseconds')),
@@ -119,7 +123,7 @@ export function configErrorMessage(err: ConfigError): string {
     const blank = required ? '' : name === 'KIE_API_KEY' ? ', or blank for sandbox mode' : ', or blank for the default'
     return `  ${name.padEnd(width)}  ${what}${blank}`
   })
-  const secret = names.some((n) => n === 'API_KEYS' || n === 'CALLBACK_SECRET' || n === 'METRICS_TOKEN')
+  const secret = names.some((n) => n === 'API_KEYS' || n === 'ADMIN_API_KEYS' || n === 'CALLBACK_SECRET' || n === 'METRICS_TOKEN')
   return [
     `${err.message}.`,
     'Fill in (in .env, or in the environment):',
@@ -146,6 +150,8 @@ export interface Config {
   readonly kieTimeoutMs: number
   /** Empty in sandbox mode until a development key is generated. */
   readonly apiKeys: readonly string[]
+  /** Keys of the admin API (/admin/...): empty = off in production, a generated one outside it. */
+  readonly adminKeys: readonly string[]
   readonly callbackSecret: string | null
   readonly previousCallbackSecrets: readonly string[]
   readonly previousKieWebhookHmacKeys: readonly string[]
@@ -258,6 +264,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   // kie.ai must be able to call back: a real key needs a real public address.
   if (e.KIE_API_KEY && !e.PUBLIC_BASE_URL) throw new ConfigError('PUBLIC_BASE_URL must be set when KIE_API_KEY is set')
   if (!e.PUBLIC_BASE_URL && port === 0) throw new ConfigError('PUBLIC_BASE_URL must be set when PORT=0')
+  // A client key is never an admin key, nor the other way round.
+  const apiKeys = splitList(e.API_KEYS)
+  const adminKeys = splitList(e.ADMIN_API_KEYS)
+  const clientKeys = new Set(apiKeys.map((k) => parseClientKey(k).key))
+  if (adminKeys.some((k) => clientKeys.has(parseClientKey(k).key))) throw new ConfigError('ADMIN_API_KEYS must not repeat a key of API_KEYS: admin keys and client keys are separate')
   return Object.freeze({
     production,
     port,
@@ -271,7 +282,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     kieBaseUrl: (e.KIE_BASE_URL ?? 'https://api.kie.ai').replace(/\/+$/, ''),
     kieWebhookHmacKey: e.KIE_WEBHOOK_HMAC_KEY ?? null,
     kieTimeoutMs: Number(e.KIE_TIMEOUT_MS ?? 20_000),
-    apiKeys: Object.freeze(splitList(e.API_KEYS)),
+    apiKeys: Object.freeze(apiKeys),
+    adminKeys: Object.freeze(adminKeys),
     callbackSecret: e.CALLBACK_SECRET ?? null,
     previousCallbackSecrets: Object.freeze(splitList(e.CALLBACK_SECRET_PREVIOUS)),
     previousKieWebhookHmacKeys: Object.freeze(splitList(e.KIE_WEBHOOK_HMAC_KEY_PREVIOUS)),

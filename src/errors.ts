@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'GW_NOT_FOUND',
   'GW_REQUEST_TIMEOUT',
   'GW_NOTHING_TO_RETRY',
+  'GW_TASK_NOT_OPEN',
   'GW_RESULT_PENDING',
   'GW_RESULT_UNAVAILABLE',
   'GW_PAYLOAD_TOO_LARGE',
@@ -99,6 +100,8 @@ export const UpstreamUnavailableError = createError('GW_UPSTREAM_UNAVAILABLE', '
 export const IdempotencyMismatchError = createError('GW_IDEMPOTENCY_MISMATCH', 'Idempotency-Key %s was already used with a different request body', 422)
 export const ParentInvalidError = createError('GW_PARENT_INVALID', '%s', 422)
 export const NothingToRetryError = createError('GW_NOTHING_TO_RETRY', 'Task %s has no dead-lettered webhook delivery', 409)
+/** An operator asked record-info about a task that is not open (queued, final, or without a kie.ai id yet). */
+export const TaskNotOpenError = createError('GW_TASK_NOT_OPEN', 'Task %s cannot be reconciled now: %s', 409)
 export const ResultPendingError = createError('GW_RESULT_PENDING', 'The result of task %s is still being archived', 409)
 export const ResultUnavailableError = createError('GW_RESULT_UNAVAILABLE', 'The result of task %s is not available: %s', 410)
 

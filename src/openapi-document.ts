@@ -34,11 +34,11 @@ export const HEADERS = {
 /** What each error status means here, with the codes it carries. */
 const STATUS = {
   400: 'Invalid request: GW_VALIDATION (the message names the field), GW_INVALID_JSON, GW_BAD_URL, or GW_BAD_REQUEST (a malformed HTTP request)',
-  401: 'GW_UNAUTHORIZED: the Authorization header is missing or holds no known API key (or METRICS_TOKEN); GW_CALLBACK_UNAUTHORIZED: a callback with a bad token or kie.ai signature',
+  401: 'GW_UNAUTHORIZED: the Authorization header is missing or holds no known API key (or admin key, or METRICS_TOKEN); GW_CALLBACK_UNAUTHORIZED: a callback with a bad token or kie.ai signature',
   402: 'GW_UPSTREAM_INSUFFICIENT_CREDITS: kie.ai has no credits left for this account',
   404: 'GW_NOT_FOUND: no such task for this API key',
   408: 'GW_REQUEST_TIMEOUT: the request was not received in time',
-  409: 'A conflict with the task\'s state',
+  409: 'A conflict with the task\'s state: GW_NOTHING_TO_RETRY (no dead-lettered webhook delivery), GW_RESULT_PENDING (the result is still being archived; see Retry-After), GW_TASK_NOT_OPEN (admin reconcile: the task is not submitted, or kie.ai\'s id for it is not known)',
   410: 'GW_RESULT_UNAVAILABLE: the result was not archived, or was removed',
   413: 'GW_PAYLOAD_TOO_LARGE: the body is larger than this route accepts',
   414: 'GW_URI_TOO_LONG: a path parameter is too long',
@@ -51,28 +51,36 @@ const STATUS = {
   503: 'GW_SHUTTING_DOWN (retry shortly; see Retry-After), GW_NOT_READY (readiness), GW_UPSTREAM_UNAVAILABLE or GW_UPSTREAM_FEATURE_DISABLED (kie.ai)'
 } as Record<number, string>
 
+/** What an admin operation's 429 means: no per-key rate limit applies, only the wrong-key limit. */
+const ADMIN_429 = 'GW_RATE_LIMITED: too many wrong keys from this address; see Retry-After'
+
 /** The statuses an operation can be answered with whatever it does, by what it takes. */
-function commonStatuses(op: Operation, client: boolean): number[] {
+function commonStatuses(op: Operation, client: boolean, admin: boolean): number[] {
   const statuses = [400, 408, 431, 500, 503]
-  if (client) statuses.push(401, 429)
+  // A wrong admin key counts toward the same per-address limit as a wrong client key.
+  if (client || admin) statuses.push(401, 429)
   if (op.parameters?.some((p) => p.in === 'path')) statuses.push(404, 414)
   if (op.requestBody !== undefined) statuses.push(413, 415)
   return statuses
 }
 
 const isClientOperation = (op: Operation) => op.security === undefined || op.security.some((s) => 'bearer' in s)
+const isAdminOperation = (op: Operation) => op.security?.some((s) => 'admin' in s) ?? false
+/** Operations that serve an archived image (or its thumbnail): cached, with an ETag. */
+const isImage = (path: string) => path.endsWith('/result') || /\/files\/\{index\}(\/thumbnail)?$/.test(path)
 
 function shapeOperation(path: string, method: string, op: Operation) {
   const client = isClientOperation(op)
+  const admin = isAdminOperation(op)
   const responses = op.responses
-  for (const status of commonStatuses(op, client)) {
+  for (const status of commonStatuses(op, client, admin)) {
     // A route's own 404 or 503 (a missing task, not ready) keeps its body; every one gets the headers below.
     responses[status] ??= { description: '', content: errorContent }
   }
   for (const [status, response] of Object.entries(responses)) {
     const code = Number(status)
     if (code >= 400) {
-      response.description = STATUS[code] ?? response.description
+      response.description = (admin && code === 429 ? ADMIN_429 : STATUS[code]) ?? response.description
       response.content = errorContent
     }
     const headers: Record<string, unknown> = { 'X-Request-Id': header('XRequestId') }
@@ -81,23 +89,25 @@ function shapeOperation(path: string, method: string, op: Operation) {
       headers['X-RateLimit-Remaining'] = header('XRateLimitRemaining')
       headers['X-RateLimit-Reset'] = header('XRateLimitReset')
     }
-    if (code === 429 || code === 503 || (code === 409 && path.endsWith('/result'))) headers['Retry-After'] = header('RetryAfter')
+    if (code === 429 || code === 503 || (code === 409 && isImage(path))) headers['Retry-After'] = header('RetryAfter')
     if (method === 'post' && op.requestBody !== undefined && code < 500) {
       if (code === 202) headers.Location = header('Location')
       headers['Idempotent-Replayed'] = header('IdempotentReplayed')
     }
-    if (path.endsWith('/result') && (code === 200 || code === 304)) {
+    if (isImage(path) && (code === 200 || code === 304)) {
       headers.ETag = header('ETag')
       headers['Cache-Control'] = header('CacheControl')
     }
     response.headers = { ...(response.headers as Json | undefined), ...headers }
   }
   // Content that is not JSON.
-  if (path.endsWith('/result') && responses[200]) {
+  if (isImage(path) && responses[200]) {
     const image = (type: string) => ({ schema: { type: 'string', contentMediaType: type } })
-    responses[200].content = { 'image/png': image('image/png'), 'image/jpeg': image('image/jpeg'), 'image/webp': image('image/webp'), 'image/gif': image('image/gif') }
+    // A thumbnail is always WebP; an archived file is what kie.ai made.
+    const types = path.endsWith('/thumbnail') ? ['image/webp'] : ['image/png', 'image/jpeg', 'image/webp', 'image/gif']
+    responses[200].content = Object.fromEntries(types.map((t) => [t, image(t)]))
   }
-  if (path.endsWith('/result') && responses[304]) delete responses[304].content
+  if (isImage(path) && responses[304]) delete responses[304].content
   if (path === '/metrics' && responses[200]) {
     const json = (responses[200].content as Record<string, { schema?: unknown }> | undefined)?.['application/json']
     responses[200].content = { 'text/plain': { schema: json?.schema ?? { type: 'string' } } }

@@ -85,3 +85,62 @@ export const kieCallbackExample = {
     resultUrls: ['https://tempfile.aiquickdraw.com/v/7c04a036a284cf7f3b8c18aa2bdafa40_0_0.jpeg']
   }
 }
+
+// The admin API (ADMIN_API_KEYS).
+export const adminOverviewExample = {
+  queue: { depth: 3, nextSendAt: '2026-11-25T14:16:59.000Z', window: { used: 20, max: 20, windowMs: 10500 } },
+  breaker: { state: 'closed', openUntil: null },
+  credits: { balance: 1843.5, checkedAt: '2026-11-25T14:15:00.000Z' },
+  tasks: { queued: 3, submitted: 12, succeeded: 4210, failed: 37 },
+  refusedCallbacks: { sinceMs: 3_600_000, byVerdict: [{ verdict: 'bad_token', count: 14 }, { verdict: 'signature_invalid', count: 2 }] }
+}
+
+export const adminTaskSummaryExample = {
+  id: '8a1c3f0e-5b7d-4e2a-9c6f-1d2e3f4a5b6c',
+  type: 'generate',
+  status: 'succeeded',
+  client: 'name:billing',
+  kieTaskId: '0364da85079e0b8554778a0aa31428f2',
+  prompt: 'a lighthouse at dusk',
+  waterMark: null,
+  errorCode: null,
+  createdAt: '2026-11-25T14:16:48.263Z',
+  updatedAt: '2026-11-25T14:16:51.312Z'
+}
+
+export const adminTaskExample = { ...taskExample, client: 'name:billing' }
+
+export const adminTaskDetailExample = {
+  task: adminTaskExample,
+  timeline: [
+    { at: '2026-11-25T14:16:48.263Z', from: null, to: 'queued', source: 'create' },
+    { at: '2026-11-25T14:16:48.263Z', from: 'queued', to: 'submitted', source: 'submit' },
+    { at: '2026-11-25T14:16:51.312Z', from: 'submitted', to: 'succeeded', source: 'callback' }
+  ],
+  callbacks: [
+    {
+      id: 812,
+      receivedAt: '2026-11-25T14:16:51.300Z',
+      verdict: 'accepted',
+      httpStatus: 200,
+      contentType: 'application/json',
+      remoteAddress: '203.0.113.7',
+      signed: true,
+      body: JSON.stringify(kieCallbackExample),
+      bodyBytes: 231,
+      bodySha256: '5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592'
+    }
+  ],
+  deliveries: deliveriesExample.items,
+  files: [
+    {
+      index: 0,
+      status: 'stored',
+      bytes: 183442,
+      contentType: 'image/jpeg',
+      error: null,
+      imageUrl: `/admin/tasks/${id}/files/0`,
+      thumbnailUrl: `/admin/tasks/${id}/files/0/thumbnail`
+    }
+  ]
+}

@@ -54,6 +54,16 @@ async function main(config: Config) {
       log.warn({ host: config.host }, `HOST=${config.host}: the development key above works from other machines too; unset HOST to listen on 127.0.0.1 only`)
     }
   }
+  // The admin API (the operator console's data): off in production without ADMIN_API_KEYS.
+  let adminKeys = config.adminKeys
+  if (adminKeys.length === 0 && !config.production) {
+    const adminKey = settings.getOrCreateSetting('development_admin_key', () => `admin_${generateSecret()}`)
+    adminKeys = [adminKey]
+    log.warn({ developmentAdminKey: adminKey }, `ADMIN_API_KEYS is not set: sandbox admin key is ${adminKey} (for /console and /admin/...: "Authorization: Bearer ${adminKey}")`)
+    if (!isLoopback(config.host)) {
+      log.warn({ host: config.host }, `HOST=${config.host}: the sandbox admin key above works from other machines too; unset HOST to listen on 127.0.0.1 only`)
+    }
+  }
   const callbackSecret = config.callbackSecret ?? settings.getOrCreateSetting('callback_secret', () => generateSecret(32))
   const publicBaseUrl = config.publicBaseUrl ?? `http://127.0.0.1:${config.port}`
   let webhookSecret = config.webhookSecret
@@ -66,6 +76,7 @@ async function main(config: Config) {
     db,
     kie: createKieClient({ baseUrl: kieBaseUrl, apiKey: kieApiKey, timeoutMs: config.kieTimeoutMs, log }),
     apiKeys,
+    adminKeys,
     publicBaseUrl,
     callbackSecret,
     previousCallbackSecrets: config.previousCallbackSecrets,

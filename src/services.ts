@@ -8,6 +8,7 @@ import type { Metrics } from './metrics.js'
 import type { Signals } from './signals.js'
 import type { Dispatcher } from './submission/dispatcher.js'
 import type { Waiters } from './tasks/waiters.js'
+import type { CreditReading } from './workers/credits.js'
 import type { WebhookSettings } from './workers/plugin.js'
 
 /**
@@ -28,6 +29,8 @@ export interface Services {
   /** null: results are not archived. */
   archive: ArchiveSettings | null
   credits: CreditSettings
+  /** kie.ai's balance as the credits worker last read it (the admin overview shows it). */
+  creditReading: CreditReading
   retention: Retention
   retentionSettings: RetentionSettings
 }

@@ -36,6 +36,7 @@ type Call = (path: string, init?: Init) => Promise<{ data?: unknown; error?: unk
 type Loose = { GET: Call; POST: Call }
 const REPO = fileURLToPath(new URL('..', import.meta.url))
 const run = promisify(execFile)
+const ADMIN_KEY = 'admin-key-openapi-e2e-0123456789'
 // Headers the gateway sets itself: each one sent must be documented on that response.
 const OWN_HEADERS = ['x-request-id', 'location', 'retry-after', 'idempotent-replayed', 'etag', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']
 
@@ -147,13 +148,15 @@ describe('the served OpenAPI document, through a client generated from it', () =
       app: (simUrl, dir) => ({
         archive: { dir: `${dir}/results`, hosts: [new URL(simUrl).host] },
         webhooks: { secret: 'whsec-openapi-e2e-0123456789abcdef', allowLoopback: true, scheduleMs: [] },
-        metricsToken: 'metrics-token-0123456789'
+        metricsToken: 'metrics-token-0123456789',
+        adminKeys: [`ops:${ADMIN_KEY}`]
       })
     })
     const doc = await fetchDoc(t.gw.url)
     const c = contract(doc)
     const client = createClient({ baseUrl: t.gw.url, headers: { authorization: `Bearer ${KEY_A}` } }) as unknown as Loose
     const anonymous = createClient({ baseUrl: t.gw.url }) as unknown as Loose
+    const admin = createClient({ baseUrl: t.gw.url, headers: { authorization: `Bearer ${ADMIN_KEY}` } }) as unknown as Loose
     const call = async (cl: Loose, method: 'GET' | 'POST', template: string, init: Init = {}) => {
       const r = await cl[method](template, init)
       c.check(method.toLowerCase(), template, r.response, r.data ?? r.error)
@@ -214,6 +217,29 @@ describe('the served OpenAPI document, through a client generated from it', () =
     await call(client, 'POST', '/tasks/{id}/deliveries/retry', { params: { path: { id: upscale.id } } })
     await call(client, 'POST', '/tasks/{id}/deliveries/retry', { params: { path: { id: gridId } } })
 
+    // The admin API: every client's tasks, a task's whole story, its files and thumbnails, and the actions.
+    await call(admin, 'GET', '/admin/overview')
+    await call(client, 'GET', '/admin/overview')
+    await call(admin, 'GET', '/admin/tasks', { params: { query: { status: 'succeeded', type: 'upscale', limit: 5 } } })
+    await call(admin, 'GET', '/admin/tasks', { params: { query: { q: upscale.kieTaskId, client: 'name:nobody' } } })
+    await call(admin, 'GET', '/admin/tasks', { params: { query: {} }, querySerializer: () => 'limit=0' })
+    await call(admin, 'GET', '/admin/tasks/{id}', { params: { path: { id: gridId } } })
+    await call(admin, 'GET', '/admin/tasks/{id}', { params: { path: { id: upscale.id } } })
+    await call(admin, 'GET', '/admin/tasks/{id}', { params: { path: { id: 'no-such-task' } } })
+    const file = await call(admin, 'GET', '/admin/tasks/{id}/files/{index}', { params: { path: { id: gridId, index: 2 } }, parseAs: 'arrayBuffer' })
+    expect(Buffer.from(file.data as ArrayBuffer).subarray(1, 4).toString()).toBe('PNG')
+    await call(admin, 'GET', '/admin/tasks/{id}/files/{index}', { params: { path: { id: gridId, index: 2 } }, headers: { 'if-none-match': file.response.headers.get('etag') }, parseAs: 'arrayBuffer' })
+    await call(admin, 'GET', '/admin/tasks/{id}/files/{index}', { params: { path: { id: gridId, index: 9 } }, parseAs: 'arrayBuffer' })
+    const thumb = await call(admin, 'GET', '/admin/tasks/{id}/files/{index}/thumbnail', { params: { path: { id: gridId, index: 0 } }, parseAs: 'arrayBuffer' })
+    expect(thumb.response.headers.get('content-type')).toBe('image/webp')
+    await call(admin, 'GET', '/admin/tasks/{id}/files/{index}/thumbnail', { params: { path: { id: gridId, index: 0 } }, headers: { 'if-none-match': thumb.response.headers.get('etag') }, parseAs: 'arrayBuffer' })
+    await call(admin, 'GET', '/admin/tasks/{id}/files/{index}/thumbnail', { params: { path: { id: 'no-such-task', index: 0 } }, parseAs: 'arrayBuffer' })
+    await until('dead for the admin retry', () => t.gw.repo.webhookDeliveries(upscale.id).every((d) => d.state === 'dead'))
+    await call(admin, 'POST', '/admin/tasks/{id}/deliveries/retry', { params: { path: { id: upscale.id } } })
+    await until('dead once more', () => t.gw.repo.webhookDeliveries(upscale.id).every((d) => d.state === 'dead'))
+    await call(admin, 'POST', '/admin/tasks/{id}/deliveries/retry', { params: { path: { id: gridId } } })
+    await call(admin, 'POST', '/admin/tasks/{id}/reconcile', { params: { path: { id: upscale.id } } })
+
     // kie.ai's callback: a late one for a finished task (200, changes nothing) and a stranger's.
     const cb = { code: 200, msg: 'success', data: { taskId: upscale.kieTaskId, resultUrls: ['https://x/y.png'] } }
     const timestamp = String(Math.floor(Date.now() / 1000))
@@ -226,6 +252,15 @@ describe('the served OpenAPI document, through a client generated from it', () =
     const tightClient = createClient({ baseUrl: tight.gw.url, headers: { authorization: `Bearer ${KEY_A}` } }) as unknown as Loose
     for (let i = 0; i < 3; i++) await call(tightClient, 'GET', '/tasks', { params: { query: {} } })
     expect(c.seen.get('listTasks')).toContain(429)
+
+    // Reconciling an open task, on a gateway whose simulator takes a minute to finish one.
+    const slow = await setup({ sim: { completionDelayMs: 60_000 }, app: () => ({ adminKeys: [`ops:${ADMIN_KEY}`] }) })
+    const slowAdmin = createClient({ baseUrl: slow.gw.url, headers: { authorization: `Bearer ${ADMIN_KEY}` } }) as unknown as Loose
+    const open = await slow.submit()
+    expect(open.body).toMatchObject({ status: 'submitted', kieTaskId: expect.any(String) })
+    const reconciled = await call(slowAdmin, 'POST', '/admin/tasks/{id}/reconcile', { params: { path: { id: (open.body as { id: string }).id } } })
+    expect(reconciled.response.status).toBe(202)
+    expect(c.seen.get('reconcileAdminTask')).toEqual(new Set([409, 202]))
 
     // Every operation in the document was driven.
     const all = Object.values(doc.paths).flatMap((item) => Object.values(item).map((op) => op.operationId))

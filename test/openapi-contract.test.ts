@@ -12,7 +12,8 @@ let doc: Json & { paths: Record<string, Record<string, Operation>>; components: 
 let raw: string
 
 beforeAll(async () => {
-  const t = await buildTestApp({ publicBaseUrl: 'https://gw.acme.test' })
+  // With an admin key: the admin API is linted too.
+  const t = await buildTestApp({ publicBaseUrl: 'https://gw.acme.test', adminKeys: ['ops:admin-key-0123456789abcdef'] })
   const res = await t.app.inject({ url: '/openapi.json' })
   raw = res.body
   doc = res.json()
@@ -92,6 +93,26 @@ describe('the served OpenAPI document', () => {
       expect(doc.paths[path]?.get?.responses[200]?.content).toEqual({ 'application/json': { schema: { $ref: '#/components/schemas/Task' } } })
     }
     expect(raw.match(/"title":"Task"/g)).toHaveLength(1)
+  })
+
+  it('puts the admin API under its own bearer scheme: 401 and the wrong-key 429, no per-key rate-limit headers', () => {
+    const admin = operations().filter(({ path }) => path.startsWith('/admin/'))
+    expect(admin.map(({ op }) => op.operationId).sort()).toEqual(
+      ['getAdminOverview', 'listAdminTasks', 'getAdminTask', 'getAdminTaskFile', 'getAdminTaskThumbnail', 'retryAdminTaskDeliveries', 'reconcileAdminTask'].sort()
+    )
+    expect((doc.components as unknown as { securitySchemes: Json }).securitySchemes.admin).toMatchObject({ type: 'http', scheme: 'bearer' })
+    for (const { path, method, op } of admin) {
+      expect(op.security, `${method} ${path}`).toEqual([{ admin: [] }])
+      expect(op.tags).toEqual(['admin'])
+      expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['401', '429']))
+      expect(Object.keys(op.responses[429]?.headers ?? {})).toContain('Retry-After')
+      for (const r of Object.values(op.responses)) expect(Object.keys(r.headers ?? {}), `${method} ${path}`).not.toContain('X-RateLimit-Limit')
+    }
+    const thumbnail = doc.paths['/admin/tasks/{id}/files/{index}/thumbnail']?.get as Operation
+    expect(Object.keys(thumbnail.responses[200]?.content ?? {})).toEqual(['image/webp'])
+    expect(Object.keys(thumbnail.responses[200]?.headers ?? {})).toEqual(expect.arrayContaining(['ETag', 'Cache-Control']))
+    expect(Object.keys(doc.paths['/admin/tasks/{id}/files/{index}']?.get?.responses[200]?.content ?? {})).toEqual(['image/png', 'image/jpeg', 'image/webp', 'image/gif'])
+    expect(doc.paths['/admin/tasks/{id}/reconcile']?.post?.responses[409]?.description).toContain('GW_TASK_NOT_OPEN')
   })
 
   it('describes the webhook events with their Standard Webhooks headers', () => {

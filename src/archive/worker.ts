@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js'
 import type { Repository, ResultFileRow } from '../db/repository.js'
 import type { KieClient } from '../kie/client.js'
 import { downloadImage, type Download } from './download.js'
+import { removeArchived } from './files.js'
 import { backoffDelay } from '../submission/backoff.js'
 import type { GroupCommit } from '../db/group-commit.js'
 
@@ -99,7 +100,8 @@ export async function archiveDue(deps: ArchiveDeps): Promise<number> {
   const now = clock.now()
   if (settings.ttlMs !== null) {
     for (const f of repo.expiredResults(now - settings.ttlMs)) {
-      if (f.path) await unlink(f.path).catch(() => undefined)
+      // With its thumbnail, if the admin API made one.
+      if (f.path) await removeArchived(f.path)
       repo.resultPruned(f.id, now, `removed after RESULTS_TTL_DAYS (${Math.round(settings.ttlMs / 86_400_000)} days)`)
     }
   }

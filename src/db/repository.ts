@@ -1,5 +1,6 @@
 import type { Db } from './open.js'
 import type { RepositoryHooks } from './rows.js'
+import { createAdminQueries } from './admin.js'
 import { createArchive } from './archive.js'
 import { createCallbackLog } from './callback-log.js'
 import { createIdempotency } from './idempotency.js'
@@ -9,6 +10,7 @@ import { createTasks } from './tasks.js'
 import { createWebhooks } from './webhooks.js'
 
 export type * from './rows.js'
+export type { AdminCallbackRow, AdminListQuery, AdminQueries, AdminTaskListRow } from './admin.js'
 export type { Archive } from './archive.js'
 export type { CallbackLog } from './callback-log.js'
 export type { Idempotency } from './idempotency.js'
@@ -29,6 +31,8 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
   const queue = createSendQueue(db, { webhooks, archive })
   const callbacks = createCallbackLog(db, { tasks, hooks })
   const idempotency = createIdempotency(db, tasks)
+  // The admin API's reads across every client (the operator console).
+  const admin = createAdminQueries(db)
 
   return {
     tasks,
@@ -38,6 +42,7 @@ export function createRepository(db: Db, hooks: RepositoryHooks = {}) {
     archive,
     idempotency,
     settings,
+    admin,
     /** Runs `fn` in one transaction (nested repository calls become savepoints). */
     inTransaction: db.transaction(<T>(fn: () => T): T => fn()) as <T>(fn: () => T) => T,
 

@@ -34,9 +34,29 @@ export function parseClientKey(entry: string): { key: string; clientId: string; 
  * wrong keys (the app's authFailures) is refused, even with a valid key, until its window ends.
  */
 export function clientAuth(apiKeys: readonly string[]) {
-  const lookup = secretLookup(apiKeys.map(parseClientKey), (k) => k.key)
+  return keyAuth(apiKeys, 'api key', 'API key', (request, found) => {
+    request.clientId = found.clientId
+    request.clientName = found.name
+  })
+}
+
+/**
+ * The same for the admin API's keys (ADMIN_API_KEYS): a client key is not one, and wrong admin
+ * keys count toward the same per-address limit. The request's log line names `admin:<name>`.
+ */
+export function adminAuth(adminKeys: readonly string[]) {
+  return keyAuth(adminKeys, 'admin key', 'admin key', (request, found) => {
+    request.clientId = `admin:${found.clientId}`
+    request.clientName = `admin:${found.name}`
+  })
+}
+
+type ParsedKey = ReturnType<typeof parseClientKey>
+
+function keyAuth(entries: readonly string[], placeholder: string, what: string, admit: (request: FastifyRequest, found: ParsedKey) => void) {
+  const lookup = secretLookup(entries.map(parseClientKey), (k) => k.key)
   // Callback style: it runs on every client request, and an async hook costs a promise each.
-  return function requireClientKey(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
+  return function requireKey(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) {
     const failures = request.server.authFailures
     const retryAfter = failures?.blockedFor(request.ip) ?? 0
     if (retryAfter > 0) return done(Object.assign(new AuthFailuresLimitedError(retryAfter), { headers: { 'retry-after': String(retryAfter) } }))
@@ -47,12 +67,11 @@ export function clientAuth(apiKeys: readonly string[]) {
       done(new UnauthorizedError(message))
     }
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
-    if (!match) return refuse('Missing Authorization: Bearer <api key> header')
+    if (!match) return refuse(`Missing Authorization: Bearer <${placeholder}> header`)
     // Every key compared in constant time: the timing says nothing about which key or how close.
     const found = lookup(match[1] as string)
-    if (found === null) return refuse('Unknown API key')
-    request.clientId = found.clientId
-    request.clientName = found.name
+    if (found === null) return refuse(`Unknown ${what}`)
+    admit(request, found)
     done()
   }
 }

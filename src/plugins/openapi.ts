@@ -16,7 +16,7 @@ declare module 'fastify' {
  * at /openapi.json, and a browsable page at /docs. Registered before the routes.
  */
 export default fp(
-  async function openapi(app: FastifyInstance, opts: { version: string; publicBaseUrl?: string | undefined }) {
+  async function openapi(app: FastifyInstance, opts: { version: string; publicBaseUrl?: string | undefined; admin?: boolean }) {
     const catalog: RouteOptions[] = []
     app.decorate('routeCatalog', catalog)
     app.addHook('onRoute', (route) => {
@@ -38,7 +38,9 @@ export default fp(
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', description: 'One of API_KEYS' },
-            metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' }
+            metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' },
+            // Only when the admin API exists (ADMIN_API_KEYS, or a sandbox key).
+            ...(opts.admin ? { admin: { type: 'http', scheme: 'bearer', description: 'One of ADMIN_API_KEYS (not a client key)' } } : {})
           }
         },
         tags: [
@@ -46,6 +48,7 @@ export default fp(
           { name: 'tasks', description: 'Client API: every kind of task (generate, vary, upscale)' },
           { name: 'kie.ai', description: 'Called by kie.ai' },
           { name: 'operations', description: 'Health and metrics' },
+          ...(opts.admin ? [{ name: 'admin', description: "Operator API behind the console (ADMIN_API_KEYS): every client's tasks, callbacks, deliveries and files" }] : []),
           { name: 'webhooks', description: "Sent by the gateway to a task's callbackUrl" }
         ]
       },

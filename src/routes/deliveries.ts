@@ -32,7 +32,8 @@ export const DeliverySchema = Type.Object(
 export const DeliveryListSchema = Type.Object({ items: Type.Array(Type.Ref(DeliverySchema)) }, { $id: 'WebhookDeliveryList', title: 'WebhookDeliveryList', examples: [deliveriesExample] })
 const iso = (ms: number) => new Date(ms).toISOString()
 
-function deliveriesOf(repo: Repository, taskId: string) {
+/** A task's webhook deliveries with their attempts, as GET /tasks/:id/deliveries shows them (the admin API too). */
+export function deliveriesOf(repo: Repository, taskId: string) {
   const attempts = repo.webhookAttempts(taskId)
   return repo.webhookDeliveries(taskId).map((d) => ({
     id: d.event_id,

@@ -6,7 +6,19 @@ export interface CreditWatchDeps {
   kie: KieClient
   settings: CreditSettings
   log: FastifyBaseLogger
+  /** Where the last balance read is kept (the admin overview shows it); with the time it was read. */
+  reading?: CreditReading
+  now?: () => number
 }
+
+/** kie.ai's credit balance as last read; null until a reading succeeded. */
+export interface CreditReading {
+  balance: number | null
+  /** Epoch milliseconds of that reading. */
+  checkedAt: number | null
+}
+
+export const createCreditReading = (): CreditReading => ({ balance: null, checkedAt: null })
 
 /**
  * Asks kie.ai for the account's credit balance (the instrumented client keeps the gauge) and
@@ -22,6 +34,10 @@ export function createCreditWatch(deps: CreditWatchDeps) {
       return settings.pollMs
     }
     const credits = answer.data
+    if (deps.reading) {
+      deps.reading.balance = credits
+      deps.reading.checkedAt = (deps.now ?? Date.now)()
+    }
     if (credits < settings.warnBelow && !low) {
       log.warn({ credits, warnBelow: settings.warnBelow }, 'kie.ai credits are running low: top up the kie.ai account')
     } else if (credits >= settings.warnBelow && low) {

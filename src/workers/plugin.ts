@@ -13,7 +13,7 @@ import type { SsrfPolicy } from '../webhooks/ssrf.js'
 import { archiveDue, cleanTemporaryFiles, type ArchiveSettings } from '../archive/worker.js'
 import type { GroupCommit } from '../db/group-commit.js'
 import { deliverDue } from '../webhooks/worker.js'
-import { createCreditWatch } from './credits.js'
+import { createCreditWatch, type CreditReading } from './credits.js'
 import { createLoop } from './loop.js'
 import { reconcileOnce } from './reconciler.js'
 import { pruneDue } from './retention.js'
@@ -43,6 +43,8 @@ export interface WorkersOptions {
   webhooks: WebhookSettings
   archive: ArchiveSettings | null
   credits: CreditSettings
+  /** The credits worker keeps its last reading here. */
+  creditReading?: CreditReading
   retention: Retention
   retentionSettings: RetentionSettings
 }
@@ -68,7 +70,7 @@ async function workers(app: FastifyInstance, o: WorkersOptions) {
       secret ? deliverDue({ ...o.webhooks, repo, clock, secret, log, onAttempt: (outcome) => metrics.webhooks.inc({ outcome }) }) : 60_000, log),
     archive: createLoop('archive', async () =>
       archiveSettings ? archiveDue({ repo, commits: o.commits, kie, clock, settings: archiveSettings, log, onSettled: () => o.fanout.archiveSettled() }) : 60_000, log),
-    credits: createLoop('credits', createCreditWatch({ kie, settings: o.credits, log }), log),
+    credits: createLoop('credits', createCreditWatch({ kie, settings: o.credits, log, now: () => clock.now(), ...(o.creditReading ? { reading: o.creditReading } : {}) }), log),
     retention: createLoop('retention', async () => pruneDue({ retention: o.retention, settings: o.retentionSettings, clock, log }), log)
   }
   signals.on('taskQueued', () => loops.sender.wake())

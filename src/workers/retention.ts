@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises'
+import { removeArchived } from '../archive/files.js'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.js'
 import { PRUNE_BATCH, type Retention, type RetentionSettings } from '../db/retention.js'
@@ -17,7 +17,8 @@ const BACKLOG_MS = 250
 /** One bounded pass of retention; returns the delay before the next. */
 export async function pruneDue(deps: RetentionDeps): Promise<number> {
   const pruned = deps.retention.pruneOnce(deps.clock.now(), deps.settings)
-  await Promise.all(pruned.files.map((path) => unlink(path).catch(() => undefined)))
+  // Each with its thumbnail, if the admin API made one.
+  await Promise.all(pruned.files.map(removeArchived))
   const { files, ...counts } = pruned
   const total = Object.values(counts).reduce((a, b) => a + b, 0)
   if (total > 0) deps.log.info({ ...counts, files: files.length }, 'retention: old rows pruned')
