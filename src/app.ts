@@ -13,6 +13,7 @@ import { createAuthFailures, type AuthFailureSettings } from './plugins/auth-fai
 import requireHost, { clientErrorHandler } from './plugins/client-errors.js'
 import httpConventions, { requestId, SECURITY_HEADERS } from './plugins/http-conventions.js'
 import adminRoutes from './routes/admin.js'
+import { consolePlugin } from './plugins/console.js'
 import callbackRoutes from './routes/callbacks.js'
 import healthRoutes from './routes/health.js'
 import upscaleRoutes from './routes/upscale.js'
@@ -237,6 +238,8 @@ export async function buildApp(opts: AppOptions) {
       archiveDir: archive?.dir ?? null
     })
   }
+  // The operator console's page (src/console/), on the admin API; 404 without an admin key.
+  await app.register(consolePlugin, { enabled: adminKeys.length > 0 })
   await app.register(callbackRoutes, {
     repo,
     commits,
