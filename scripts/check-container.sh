@@ -101,6 +101,10 @@ cp -R "$BUILD/node_modules" "$BUILD/dist" "$BUILD/migrations" "$APP/"
 # COPY package.json ./   COPY scripts/backup.mjs ./scripts/backup.mjs
 cp "$REPO/package.json" "$APP/"
 mkdir -p "$APP/scripts" && cp "$REPO/scripts/backup.mjs" "$APP/scripts/"
+# The operator console's files travel in dist/ (npm run build copies src/console there): the image has no src/.
+for f in index.html console.js console.css; do
+  [[ -f "$APP/dist/src/console/$f" ]] || fail "dist/src/console/$f is missing: npm run build copies src/console into dist/src/console"
+done
 [[ ! -e "$APP/node_modules/vitest" ]] || fail "npm prune --omit=dev left devDependencies (vitest) in node_modules"
 log "node_modules: $(ls "$APP/node_modules" | wc -l) top-level entries, no devDependencies"
 rm -rf "$BUILD"
@@ -112,8 +116,8 @@ PORT="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>
 secret() { node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))"; }
 run_env=(env -i "PATH=$PATH" "HOME=$TMP" NODE_ENV=production "PORT=$PORT" HOST=127.0.0.1
   "DATABASE_PATH=$DATA/gateway.db" "PUBLIC_BASE_URL=http://127.0.0.1:$PORT" KIE_BASE_URL=http://127.0.0.1:9
-  "KIE_API_KEY=$(secret)" "API_KEYS=check-$(secret)" "CALLBACK_SECRET=$(secret)")
-log "env NODE_ENV=production HOST=127.0.0.1 PORT=$PORT DATABASE_PATH=$DATA/gateway.db PUBLIC_BASE_URL=http://127.0.0.1:$PORT KIE_BASE_URL=http://127.0.0.1:9 (+ generated KIE_API_KEY, API_KEYS, CALLBACK_SECRET)"
+  "KIE_API_KEY=$(secret)" "API_KEYS=check-$(secret)" "CALLBACK_SECRET=$(secret)" "ADMIN_API_KEYS=admin-$(secret)")
+log "env NODE_ENV=production HOST=127.0.0.1 PORT=$PORT DATABASE_PATH=$DATA/gateway.db PUBLIC_BASE_URL=http://127.0.0.1:$PORT KIE_BASE_URL=http://127.0.0.1:9 (+ generated KIE_API_KEY, API_KEYS, CALLBACK_SECRET, ADMIN_API_KEYS)"
 
 # CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]
 log 'CMD ["node", "--max-semi-space-size=4", "dist/src/main.js"]'
@@ -133,6 +137,13 @@ until status="$(curl -s -o "$TMP/healthz" -w '%{http_code}' --max-time 2 "http:/
   sleep 0.25
 done
 log "GET /healthz -> 200 $(cat "$TMP/healthz"), $(($(ms) - started)) ms after start"
+
+# The operator console (ADMIN_API_KEYS is set): its page, from the image's dist/, with its policy.
+console_headers="$(curl -s -D - -o "$TMP/console.html" --max-time 2 "http://127.0.0.1:$PORT/console/")"
+grep -q '^HTTP/1.1 200' <<<"$console_headers" || { echo "$console_headers"; server_log; fail "GET /console/ did not answer 200"; }
+grep -qi "^content-security-policy: default-src 'none'" <<<"$console_headers" || { echo "$console_headers"; fail "GET /console/ has no Content-Security-Policy"; }
+grep -q 'console.js' "$TMP/console.html" || fail "GET /console/ is not the console's page"
+log "GET /console/ -> 200, with its Content-Security-Policy"
 
 # HEALTHCHECK ... CMD node -e "fetch(...)"   (shell form, run as Docker does: sh -c)
 healthcheck="$(sed -n 's/^HEALTHCHECK .* CMD //p' "$REPO/Dockerfile")"
