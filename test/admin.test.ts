@@ -249,6 +249,13 @@ describe('admin API: a task', () => {
     expect(res.body).toContain(JSON.stringify(hostile.slice(0, 4096)).slice(0, 40))
     expect(res.body).toContain('<script>alert(1)</script>')
 
+    // kie.ai echoes the callback URL; its token is not shown (it would let a reader post callbacks).
+    const echoed = JSON.stringify({ code: 200, msg: 'success', data: { taskId: task.kieTaskId, callBackUrl: `http://gw/callbacks/mj?${callbackQuery(task.id)}` } })
+    expect((await callback(t, callbackQuery(task.id), echoed, { 'x-webhook-signature': 'sig', 'x-webhook-timestamp': '1' })).statusCode).toBe(200)
+    const shown = ((await t.admin(`/admin/tasks/${task.id}`)).json() as { callbacks: Array<{ body: string }> }).callbacks[2]?.body
+    expect(shown).toContain(`task=${task.id}&token=[redacted]`)
+    expect(shown).not.toContain(new URLSearchParams(callbackQuery(task.id)).get('token'))
+
     const clientDeliveries = (await t.app.inject({ url: `/tasks/${task.id}/deliveries`, headers: bearer(ALPHA) })).json() as { items: Json[] }
     expect(page.deliveries).toEqual(clientDeliveries.items)
     expect(page.deliveries).toEqual([expect.objectContaining({ type: 'generate.succeeded', url: 'http://127.0.0.1:9/hook', state: 'pending' })])

@@ -16,3 +16,9 @@ export function callbackUrl(publicBaseUrl: string, secret: string, taskId: strin
 export function verifyCallbackToken(secrets: readonly string[], taskId: string, token: string): boolean {
   return secrets.some((secret) => safeEqual(token, callbackToken(secret, taskId)))
 }
+
+/**
+ * The text with every callback token in a URL replaced by [redacted]: kie.ai echoes the callback
+ * URL in its callbacks, and the token in it would let whoever reads the body post callbacks.
+ */
+export const redactCallbackTokens = (text: string) => text.replace(/([?&]token=)[A-Za-z0-9_-]+/g, '$1[redacted]')

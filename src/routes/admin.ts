@@ -24,6 +24,7 @@ import {
   adminTaskSummaryExample
 } from '../openapi-examples.js'
 import { adminAuth } from '../plugins/client-auth.js'
+import { redactCallbackTokens } from '../kie/callback-token.js'
 import type { Signals } from '../signals.js'
 import type { Dispatcher } from '../submission/dispatcher.js'
 import { ArchiveStatusSchema, TaskParamsSchema, TaskSchema, TaskStatusSchema, TaskTypeSchema, type Task } from '../tasks/schemas.js'
@@ -129,7 +130,7 @@ const TaskDetailSchema = Type.Object(
         contentType: Nullable(Type.String()),
         remoteAddress: Nullable(Type.String()),
         signed: Type.Boolean({ description: 'Whether it carried X-Webhook-Signature' }),
-        body: Type.String({ description: "The body as stored, as text: kie.ai's whole; a delivery refused before its token was valid, only its first 4 KB" }),
+        body: Type.String({ description: "The body as stored, as text (callback tokens in URLs shown as [redacted]): kie.ai's whole; a delivery refused before its token was valid, only its first 4 KB" }),
         bodyBytes: Nullable(Type.Integer({ description: 'The size of the body as received' })),
         bodySha256: Nullable(Type.String())
       }),
@@ -281,7 +282,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, o
         contentType: c.content_type,
         remoteAddress: c.remote_address,
         signed: c.signature !== null,
-        body: c.body,
+        body: redactCallbackTokens(c.body),
         bodyBytes: c.body_bytes,
         bodySha256: c.body_sha256
       })),
