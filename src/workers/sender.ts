@@ -47,7 +47,11 @@ export function sendDue(deps: SenderDeps): number {
       repo.releaseLease(task.id, dispatcher.owner)
       continue
     }
-    void dispatcher.sendClaimed(task, claim).then(() => deps.onSettled?.())
+    // A failed commit of the answer leaves the task sending: start-up recovery or its callback settles it.
+    void dispatcher.sendClaimed(task, claim).then(
+      () => deps.onSettled?.(),
+      (err: unknown) => deps.log.error({ err, taskId: task.id }, 'recording the answer of a send failed')
+    )
   }
   return 0
 }
