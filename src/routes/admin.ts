@@ -1,18 +1,15 @@
-import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { createThumbnails, THUMBNAIL_WIDTH } from '../archive/thumbnail.js'
 import type { Clock } from '../clock.js'
-import type { AdminTaskListRow, Repository, ResultFileRow, TaskRow, TaskViewRow } from '../db/repository.js'
+import type { AdminTaskListRow, Repository, TaskRow, TaskViewRow } from '../db/repository.js'
 import {
   ErrorCodeSchema,
   ErrorResponseSchema,
   NotFoundError,
   NothingToRetryError,
-  ResultPendingError,
-  ResultUnavailableError,
   TaskNotOpenError,
   ValidationError,
   type ErrorCode
@@ -31,6 +28,7 @@ import { ArchiveStatusSchema, TaskParamsSchema, TaskSchema, TaskStatusSchema, Ta
 import { decodeCursor, encodeCursor } from '../tasks/view.js'
 import type { CreditReading } from '../workers/credits.js'
 import { DeliveryListSchema, DeliverySchema, deliveriesOf } from './deliveries.js'
+import { sendImmutable, storedFile } from './stored-file.js'
 
 /** Refused callbacks are counted over this window in the overview. */
 export const REFUSED_CALLBACKS_WINDOW_MS = 3_600_000
@@ -212,15 +210,6 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, o
     }
   }
   const fileUrl = (id: string, index: number) => `/admin/tasks/${encodeURIComponent(id)}/files/${index}`
-  /** A stored file of the task, or the error the client's result route answers. */
-  const storedFile = (id: string, index: number): ResultFileRow & { path: string } => {
-    const file = repo.resultFiles(id).find((f) => f.idx === index)
-    if (!file) throw new NotFoundError(`Task ${id} has no archived result ${index}`)
-    if (file.status === 'pending') throw Object.assign(new ResultPendingError(id), { headers: { 'retry-after': '5' } })
-    if (file.status !== 'stored' || !file.path) throw new ResultUnavailableError(id, file.error ?? file.status)
-    return file as ResultFileRow & { path: string }
-  }
-  const notModified = (request: FastifyRequest, etag: string) => request.headers['if-none-match']?.split(/\s*,\s*/).includes(etag) ?? false
 
   app.get('/admin/overview', {
     config,
@@ -314,14 +303,8 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, o
   }, async (request, reply) => {
     const { id, index } = request.params
     taskOf(request, id)
-    const file = storedFile(id, index)
-    const etag = `"${file.sha256}"`
-    reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable')
-    if (notModified(request, etag)) return reply.code(304).send(undefined as never)
-    return reply
-      .type(file.content_type ?? 'application/octet-stream')
-      .header('content-length', String(file.bytes))
-      .send(createReadStream(file.path) as unknown as Buffer)
+    const file = storedFile(repo, id, index)
+    return sendImmutable(request, reply, { path: file.path, etag: `"${file.sha256}"`, contentType: file.content_type ?? 'application/octet-stream', bytes: file.bytes ?? 0 })
   })
 
   app.get('/admin/tasks/:id/files/:index/thumbnail', {
@@ -336,14 +319,11 @@ const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, o
   }, async (request, reply) => {
     const { id, index } = request.params
     taskOf(request, id)
-    const file = storedFile(id, index)
+    const file = storedFile(repo, id, index)
     // The thumbnail of a file never changes either: it follows the file's hash.
     const etag = `"${file.sha256}-w${THUMBNAIL_WIDTH}.webp"`
-    reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable')
-    if (notModified(request, etag)) return reply.code(304).send(undefined as never)
     const path = await thumbnails.ensure(file.path)
-    const { size } = await stat(path)
-    return reply.type('image/webp').header('content-length', String(size)).send(createReadStream(path) as unknown as Buffer)
+    return sendImmutable(request, reply, { path, etag, contentType: 'image/webp', bytes: (await stat(path)).size })
   })
 
   app.post('/admin/tasks/:id/deliveries/retry', {

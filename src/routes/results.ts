@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ErrorResponseSchema, NotFoundError, ResultPendingError, ResultUnavailableError } from '../errors.js'
+import { ErrorResponseSchema, NotFoundError } from '../errors.js'
+import { sendImmutable, storedFile } from './stored-file.js'
 import { clientAuth } from '../plugins/client-auth.js'
 import type { Repository } from '../db/repository.js'
 import { TaskParamsSchema } from '../tasks/schemas.js'
@@ -37,19 +37,8 @@ const resultRoutes: FastifyPluginAsyncTypebox<{ apiKeys: readonly string[]; repo
     const task = repo.getOwnedTask(id, request.clientId)
     if (!task || (only !== null && task.type !== only)) throw new NotFoundError(`Task ${id} not found`)
     request.logRefs.taskId = id
-    const index = request.query.index ?? 0
-    const file = repo.resultFiles(id).find((f) => f.idx === index)
-    if (!file) throw new NotFoundError(`Task ${id} has no archived result ${index}`)
-    if (file.status === 'pending') throw Object.assign(new ResultPendingError(id), { headers: { 'retry-after': '5' } })
-    if (file.status !== 'stored' || !file.path) throw new ResultUnavailableError(id, file.error ?? file.status)
-    const etag = `"${file.sha256}"`
-    // The bytes never change once stored: cache them as long as the client likes.
-    reply.header('etag', etag).header('cache-control', 'private, max-age=31536000, immutable')
-    if (request.headers['if-none-match']?.split(/\s*,\s*/).includes(etag)) return reply.code(304).send(undefined as never)
-    return reply
-      .type(file.content_type ?? 'application/octet-stream')
-      .header('content-length', String(file.bytes))
-      .send(createReadStream(file.path) as unknown as Buffer)
+    const file = storedFile(repo, id, request.query.index ?? 0)
+    return sendImmutable(request, reply, { path: file.path, etag: `"${file.sha256}"`, contentType: file.content_type ?? 'application/octet-stream', bytes: file.bytes ?? 0 })
   })
   }
 }
